@@ -1,0 +1,42 @@
+# kefu: two commands do everything.
+#   make demo   set up, pull the models, ingest the sample store, start the chat server
+#   make test   set up, pull the test models, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# portable llama.cpp build (AVX2/FMA), so a cached wheel runs on any x86-64 machine here
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
+.PHONY: setup demo test lint bench clean models models-test
+
+$(BIN)/kefu: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(BIN)/kefu
+
+setup: $(BIN)/kefu
+
+models: setup
+	$(BIN)/kefu models pull embeddinggemma-300m qwen2.5-coder-1.5b
+
+models-test: setup
+	$(BIN)/kefu models pull embeddinggemma-300m qwen2.5-coder-0.5b
+
+demo: models
+	$(BIN)/kefu ingest sync examples/sample_store
+	$(BIN)/kefu ask "How long does shipping to Mexico take?" --country MX
+
+test: models-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+bench: models
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(VENV) var

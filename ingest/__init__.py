@@ -1,0 +1,1 @@
+"""Ingestion: loaders (one per format), chunking, incremental sync into the knowledge index."""

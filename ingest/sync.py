@@ -1,0 +1,249 @@
+"""Incremental sync of a folder into a store: unchanged skipped, changed replaced, removed deleted.
+
+Each document is hashed (its extracted text, metadata, the chunker configuration and the
+embedding model); only documents whose hash differs from the manifest are chunked and embedded.
+Every document switch is atomic (see rag.index), so an interrupted sync leaves each document
+either at its old or its new version, and the next sync completes the job.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.chunking import Chunker
+from ingest.loaders import SUPPORTED, LoadOptions, load_file
+from rag.errors import IngestError
+from rag.index import KnowledgeIndex
+from rag.ports import Embedder, LanguageDetector
+from rag.textutil import content_hash
+from rag.types import Chunk, SourceDocument
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+IGNORE_FILE = ".kefuignore"
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "ok": self.ok}
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
+            f"{len(self.skipped)} skipped; {self.chunks_embedded} chunks embedded "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+def _ignored_patterns(root: Path) -> list[str]:
+    f = root / IGNORE_FILE
+    if not f.is_file():
+        return []
+    return [
+        ln.strip()
+        for ln in f.read_text(encoding="utf-8").splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+
+
+def discover(root: Path) -> tuple[list[Path], list[Path]]:
+    """(supported files, unsupported files) under root, skipping hidden and ignored paths."""
+    patterns = _ignored_patterns(root)
+    files: list[Path] = []
+    unsupported: list[Path] = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        if any(fnmatch.fnmatch(rel.as_posix(), pat) for pat in patterns):
+            continue
+        (files if p.suffix.lower() in SUPPORTED else unsupported).append(p)
+    return files, unsupported
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        index: KnowledgeIndex,
+        embedder: Embedder,
+        detector: LanguageDetector,
+        chunker: Chunker,
+        options: LoadOptions,
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.detector = detector
+        self.chunker = chunker
+        self.options = options
+
+    # -- public operations --------------------------------------------------------------------
+    def sync(self, root: Path, *, progress: Progress | None = None) -> SyncReport:
+        root = root.resolve()
+        if not root.is_dir():
+            raise IngestError(f"{root} is not a folder")
+        t0 = time.perf_counter()
+        report = SyncReport()
+        self.index.collect_garbage()
+        files, unsupported = discover(root)
+        for p in unsupported:
+            report.skipped.append(
+                {"file": p.relative_to(root).as_posix(), "reason": f"unsupported type {p.suffix}"}
+            )
+        seen: set[str] = set()
+        failed_files: set[str] = set()
+        docs: list[SourceDocument] = []
+        for p in files:
+            rel = p.relative_to(root).as_posix()
+            try:
+                docs.extend(load_file(p, rel, self.options))
+            except IngestError as exc:
+                report.skipped.append({"file": rel, "reason": str(exc)})
+                failed_files.add(str(p))
+        self._apply(docs, report, progress)
+        seen = {d.doc_id for d in docs}
+        # delete documents that came from this folder and are gone (not those that failed)
+        for info in self.index.documents():
+            src = Path(info.source)
+            if info.doc_id in seen or str(src) in failed_files:
+                continue
+            if src.is_relative_to(root) and (not src.exists() or str(src) in map(str, files)):
+                self.index.delete_document(info.doc_id)
+                report.removed.append(info.doc_id)
+        self.index.set_meta("root", str(root))
+        report.seconds = time.perf_counter() - t0
+        log.info("sync %s: %s", root, report.summary())
+        return report
+
+    def add(
+        self, paths: Iterable[Path], *, root: Path | None = None, progress: Progress | None = None
+    ) -> SyncReport:
+        t0 = time.perf_counter()
+        report = SyncReport()
+        stored = self.index.get_meta("root")
+        base = root or (Path(stored) if stored else None)
+        docs: list[SourceDocument] = []
+        for p in paths:
+            p = p.resolve()
+            rel = (
+                p.relative_to(base.resolve()).as_posix()
+                if base is not None and p.is_relative_to(base.resolve())
+                else p.name
+            )
+            try:
+                if not p.is_file():
+                    raise IngestError(f"{p.name}: no such file")
+                docs.extend(load_file(p, rel, self.options))
+            except IngestError as exc:
+                report.skipped.append({"file": str(p), "reason": str(exc)})
+        self._apply(docs, report, progress)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def remove(self, doc_ids: Iterable[str]) -> list[str]:
+        """Delete documents by id; a catalog file's id removes all of its products."""
+        removed: list[str] = []
+        known = {d.doc_id for d in self.index.documents()}
+        for doc_id in doc_ids:
+            targets = [d for d in known if d == doc_id or d.startswith(doc_id + "#")]
+            if not targets:
+                self.index.delete_document(doc_id)  # raises NotFound with a clear message
+            for t in targets:
+                self.index.delete_document(t)
+                removed.append(t)
+        return removed
+
+    def reindex(self, root: Path, *, progress: Progress | None = None) -> SyncReport:
+        """Rebuild from scratch (e.g. after switching embedding model)."""
+        self.index.reset()
+        return self.sync(root, progress=progress)
+
+    # -- internals ----------------------------------------------------------------------------
+    def doc_hash(self, doc: SourceDocument) -> str:
+        payload = json.dumps(
+            [
+                doc.title,
+                doc.text,
+                doc.doc_type,
+                doc.language,
+                list(doc.markets),
+                doc.extra,
+                self.chunker.signature,
+                self.embedder.name,
+            ],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return content_hash(payload)
+
+    def _apply(
+        self, docs: list[SourceDocument], report: SyncReport, progress: Progress | None
+    ) -> None:
+        current = self.index.hashes()
+        todo: list[tuple[SourceDocument, str]] = []
+        for d in docs:
+            h = self.doc_hash(d)
+            if current.get(d.doc_id) == h:
+                report.unchanged.append(d.doc_id)
+            else:
+                todo.append((d, h))
+        total = len(todo)
+        for i, (doc, h) in enumerate(todo):
+            if progress:
+                progress("embedding", i, total)
+            chunks = self._chunks(doc, h)
+            vectors = self.embedder.embed_documents([c.text for c in chunks])
+            self.index.replace_document(chunks, vectors)
+            report.chunks_embedded += len(chunks)
+            (report.updated if doc.doc_id in current else report.added).append(doc.doc_id)
+        if progress:
+            progress("embedding", total, total)
+
+    def _chunks(self, doc: SourceDocument, h: str) -> list[Chunk]:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        pieces = self.chunker.split(doc.title, doc.text)
+        out: list[Chunk] = []
+        for piece in pieces:
+            lang = doc.language
+            if lang == "und":
+                lang, _ = self.detector.detect(piece.text)
+            out.append(
+                Chunk(
+                    chunk_id=f"{doc.doc_id}::{h[:16]}::{piece.position}",
+                    doc_id=doc.doc_id,
+                    text=piece.text,
+                    source=doc.source,
+                    title=doc.title,
+                    doc_type=doc.doc_type,
+                    language=lang,
+                    markets=doc.markets,
+                    content_hash=h,
+                    ingested_at=now,
+                    embedding_model=self.embedder.name,
+                    position=piece.position,
+                    extra=doc.extra,
+                )
+            )
+        return out

@@ -1,0 +1,1 @@
+"""The `kefu` command: wires the sub-commands of each package."""

@@ -1,0 +1,32 @@
+"""`kefu`: one command, sub-commands per package."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from ingest.cli import app as ingest_app
+from rag.cli import models_app, search_command
+
+app = typer.Typer(
+    help="kefu: multilingual AI customer service for cross-border sellers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(models_app, name="models")
+app.command("search")(search_command)
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log at INFO"),
+) -> None:
+    level = logging.INFO if verbose else os.environ.get("KEFU_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # models come from packages or local paths; never reach for a hub unless told to
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,1 @@
+"""kefu core: domain types, ports, adapters, retrieval and the answer pipeline."""

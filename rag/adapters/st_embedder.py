@@ -1,0 +1,81 @@
+"""Embedder on sentence-transformers: a packaged model, a local folder, or a hub name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rag.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class SentenceTransformerEmbedder:
+    def __init__(
+        self, model: str, *, name: str | None = None, device: str = "cpu", batch_size: int = 16
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        try:  # model-loading progress bars are noise in a CLI and in logs
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        except ImportError:
+            pass
+
+        try:
+            self._model: Any = SentenceTransformer(model, device=device)
+        except Exception as exc:  # OSError offline, ValueError bad folder, ...
+            raise ModelUnavailable(
+                f"cannot load embedding model {model!r}: {exc}. Use a packaged model "
+                "(`kefu models pull`), a local folder, or a hub name with hub access."
+            ) from exc
+        self.name = name or model
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dim = get_dim()
+        self.dim = int(dim) if dim else len(self._model.encode(["x"])[0])
+        self.batch_size = batch_size
+        prompts: dict[str, str] = dict(getattr(self._model, "prompts", {}) or {})
+        lowered = self.name.lower()
+        self._query_kw: dict[str, str] = {}
+        self._doc_kw: dict[str, str] = {}
+        if "query" in prompts:
+            self._query_kw = {"prompt_name": "query"}
+        elif "e5" in lowered:
+            self._query_kw = {"prompt": "query: "}
+        if "document" in prompts:
+            self._doc_kw = {"prompt_name": "document"}
+        elif "e5" in lowered:
+            self._doc_kw = {"prompt": "passage: "}
+        # torch modules are not safe to call from several threads at once
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        with self._lock:
+            out = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                **self._doc_kw,
+            )
+        return [list(map(float, v)) for v in out]
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            out = self._model.encode(
+                [text],
+                normalize_embeddings=True,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                **self._query_kw,
+            )
+        return list(map(float, out[0]))

