@@ -27,7 +27,9 @@ models-test: setup
 
 demo: models
 	$(BIN)/kefu ingest sync examples/sample_store
-	$(BIN)/kefu ask "How long does shipping to Mexico take?" --country MX
+	$(BIN)/kefu ask "¿Cuánto tarda el envío a México?" --country MX
+	$(BIN)/kefu ask "How much is the return label if I changed my mind?"
+	$(BIN)/kefu ask "退货后多久能收到退款？"
 
 test: models-test
 	$(BIN)/ruff check .
@@ -37,6 +39,7 @@ test: models-test
 
 bench: models
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.answer
 
 clean:
 	rm -rf $(VENV) var

@@ -8,7 +8,7 @@ import os
 import typer
 
 from ingest.cli import app as ingest_app
-from rag.cli import models_app, search_command
+from rag.cli import ask_command, chat_command, models_app, search_command
 
 app = typer.Typer(
     help="kefu: multilingual AI customer service for cross-border sellers.",
@@ -18,6 +18,8 @@ app = typer.Typer(
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(models_app, name="models")
 app.command("search")(search_command)
+app.command("ask")(ask_command)
+app.command("chat")(chat_command)
 
 
 @app.callback()

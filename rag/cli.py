@@ -167,3 +167,76 @@ def search_command(
         out.print(f"[bold]{i}. {r['title']}[/bold]  ({r['doc_id']}, sim {r['similarity']})")
         snippet = str(r["text"]).replace("\n", " ")
         out.print("   " + (snippet[:220] + "…" if len(snippet) > 220 else snippet), highlight=False)
+
+
+def ask_command(
+    question: Annotated[str, typer.Argument(help="the shopper's message, in any language")],
+    session: Annotated[str | None, typer.Option("--session", help="conversation id")] = None,
+    country: Annotated[str | None, typer.Option(help="shopper's country, e.g. MX")] = None,
+    customer: Annotated[str | None, typer.Option(help="customer id or email")] = None,
+    locale: Annotated[str | None, typer.Option(help="storefront locale, e.g. es-MX")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer one message with the same pipeline the server uses."""
+    from rag.answer import AskRequest
+
+    with user_errors():
+        c = Container(settings(), store=store)
+        reply = c.pipeline.answer(
+            AskRequest(
+                message=question,
+                session_id=session,
+                customer_id=customer,
+                country=country,
+                locale=locale,
+            )
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(reply.to_dict(), ensure_ascii=False) + "\n")
+        return
+    out.print(reply.reply, highlight=False)
+    for s in reply.sources:
+        console.print(f"[dim]source: {s['title']} ({s['doc_id']})[/dim]", highlight=False)
+
+
+def chat_command(
+    session: Annotated[str | None, typer.Option("--session", help="conversation id")] = None,
+    country: Annotated[str | None, typer.Option(help="shopper's country, e.g. MX")] = None,
+    customer: Annotated[str | None, typer.Option(help="customer id or email")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Interactive chat over the answer pipeline, streaming replies. Ctrl-D or /quit ends it."""
+    import uuid
+
+    from rag.answer import AskRequest
+
+    with user_errors():
+        c = Container(settings(), store=store)
+        pipeline = c.pipeline
+    session_id = session or uuid.uuid4().hex
+    console.print(f"session {session_id} — type your question (/quit to end)")
+    while True:
+        try:
+            message = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not message:
+            continue
+        if message in {"/quit", "/exit"}:
+            break
+        with user_errors():
+            for ev in pipeline.stream(
+                AskRequest(
+                    message=message, session_id=session_id, customer_id=customer, country=country
+                )
+            ):
+                if ev.type == "token":
+                    sys.stdout.write(ev.data)
+                    sys.stdout.flush()
+                elif ev.type == "replace":
+                    sys.stdout.write("\n[corrected]\n" + ev.data)
+                elif ev.type == "done":
+                    sys.stdout.write("\n")
+                    for s in ev.data.sources:
+                        console.print(f"[dim]source: {s['title']}[/dim]", highlight=False)

@@ -6,10 +6,12 @@ import logging
 from functools import cached_property
 from pathlib import Path
 
+from rag.answer import AnswerPipeline
+from rag.conversations import ConversationStore
 from rag.errors import ConfigError, ModelUnavailable
 from rag.index import KnowledgeIndex
 from rag.modelstore import resolve
-from rag.ports import Embedder, LanguageDetector, TokenCounter, VectorStore
+from rag.ports import ChatModel, Embedder, LanguageDetector, TokenCounter, VectorStore
 from rag.retrieval import Retriever
 from rag.settings import Settings
 
@@ -93,6 +95,40 @@ def build_token_counter(settings: Settings) -> TokenCounter:
     return TiktokenCounter(settings.tokenizer_encoding)
 
 
+def build_chat_model(settings: Settings, counter: TokenCounter) -> ChatModel | None:
+    cfg = settings.llm
+    match cfg.provider:
+        case "none":
+            return None
+        case "llamacpp":
+            try:
+                from rag.adapters.llm_llamacpp import LlamaCppChatModel
+            except ImportError as exc:
+                raise _missing("llama-cpp-python", exc) from exc
+            path = resolve(cfg.model, settings.models_dir, kind="llm")
+            if path is None:
+                raise ModelUnavailable(
+                    f"KEFU_LLM__MODEL={cfg.model!r} is neither a packaged model "
+                    "(`kefu models list`) nor an existing .gguf file"
+                )
+            return LlamaCppChatModel(
+                path, name=cfg.model, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, seed=cfg.seed
+            )
+        case "openai":
+            try:
+                from rag.adapters.llm_openai import OpenAIChatModel
+            except ImportError as exc:
+                raise _missing("openai", exc) from exc
+            return OpenAIChatModel(
+                model=cfg.openai_model,
+                api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+                base_url=cfg.base_url,
+                timeout_s=cfg.timeout_s,
+                counter=counter,
+            )
+    raise ConfigError(f"unknown LLM provider {cfg.provider!r}")
+
+
 class Container:
     """The wired application for one store. Parts are built on first use, once."""
 
@@ -103,6 +139,7 @@ class Container:
         store: str | None = None,
         embedder: Embedder | None = None,
         generation: int | None = None,
+        llm: ChatModel | None = None,
     ) -> None:
         self.settings = settings
         self.store = store or settings.store
@@ -111,6 +148,8 @@ class Container:
         )
         if embedder is not None:  # share one loaded model between containers (tests, server)
             self.__dict__["embedder"] = embedder
+        if llm is not None:
+            self.__dict__["llm"] = llm
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -138,6 +177,26 @@ class Container:
     @cached_property
     def tokens(self) -> TokenCounter:
         return build_token_counter(self.settings)
+
+    @cached_property
+    def llm(self) -> ChatModel | None:
+        return build_chat_model(self.settings, self.tokens)
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        return ConversationStore(self.store_dir / "conversations.sqlite3")
+
+    @cached_property
+    def pipeline(self) -> AnswerPipeline:
+        return AnswerPipeline(
+            retriever=self.retriever,
+            detector=self.detector,
+            counter=self.tokens,
+            conversations=self.conversations,
+            llm=self.llm,
+            settings=self.settings.answer,
+            llm_settings=self.settings.llm,
+        )
 
     @property
     def store_dir(self) -> Path:

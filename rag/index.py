@@ -331,5 +331,8 @@ class KnowledgeIndex:
     ) -> list[tuple[str, float]]:
         return [(m.id, 1.0 - m.distance) for m in self._vectors.query(vector, k, where)]
 
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        return self._vectors.get_vectors(ids)
+
     def close(self) -> None:
         self._db.close()

@@ -47,6 +47,8 @@ class VectorStore(Protocol):
 
     def ids(self) -> list[str]: ...
 
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]: ...
+
     def count(self) -> int: ...
 
     def get_metadata(self) -> dict[str, MetadataValue]: ...
@@ -65,9 +67,11 @@ class TokenCounter(Protocol):
 
 
 class ChatModel(Protocol):
-    """A chat LLM. `stream` yields text pieces; `name` identifies the model in reports."""
+    """A chat LLM. `stream` yields text pieces; `name` identifies the model in reports;
+    `last_usage` holds prompt and completion token counts of the last call."""
 
     name: str
+    last_usage: dict[str, int]
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float

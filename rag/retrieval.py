@@ -50,35 +50,42 @@ class Retriever:
         self.settings = settings
 
     def search(
-        self, query: str, k: int | None = None, filters: SearchFilters | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        *,
+        query_vector: list[float] | None = None,
     ) -> SearchResult:
         """The k best active chunks for `query`, with a retrieval confidence in 0..1."""
         k = k or self.settings.k
         filters = filters or SearchFilters()
         n = max(self.settings.candidates, k)
         t0 = time.perf_counter()
-        vec = self.embedder.embed_query(query)
+        vec = query_vector or self.embedder.embed_query(query)
         dense = self.index.dense_search(vec, n, _where(filters))
         lexical = self.index.lexical_search(salient_terms(query), n * 2)
         by_id = self.index.chunks_by_id(list({i for i, _ in dense} | set(lexical)))
         sims = dict(dense)
 
-        rrf = float(self.settings.rrf_k)
+        # Fusion on the dense similarity scale: rank fusion (RRF) lets a lexical hit jump
+        # dozens of dense ranks, while a bonus of a few hundredths only breaks near-ties, which
+        # is what exact tokens (SKUs, numbers, names) and a market match should do.
+        lex_ok = [c for c in lexical if c in by_id and _allowed(by_id[c], filters)][:n]
+        missing = [c for c in lex_ok if c not in sims]
+        if missing:
+            for cid, v in self.index.vectors_of(missing).items():
+                sims[cid] = sum(a * b for a, b in zip(vec, v, strict=True))
+        dense_rank = {cid: r + 1 for r, (cid, _) in enumerate(c for c in dense if c[0] in by_id)}
+        lex_rank = {cid: r + 1 for r, cid in enumerate(lex_ok)}
         scores: dict[str, float] = {}
-        dense_rank: dict[str, int] = {}
-        lex_rank: dict[str, int] = {}
-        for rank, (cid, _) in enumerate(c for c in dense if c[0] in by_id):
-            dense_rank[cid] = rank + 1
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (rrf + rank + 1)
-        lex_ok = [c for c in lexical if c in by_id and _allowed(by_id[c], filters)]
-        for rank, cid in enumerate(lex_ok[:n]):
-            lex_rank[cid] = rank + 1
-            # the lexical signal counts half: it breaks ties on SKUs, numbers and names
-            scores[cid] = scores.get(cid, 0.0) + 0.5 / (rrf + rank + 1)
-        if filters.market:
-            for cid in scores:
-                if is_specific_to(by_id[cid].markets, filters.market):
-                    scores[cid] += 0.25 / (rrf + 1)
+        for cid in set(dense_rank) | set(lex_rank):
+            score = sims.get(cid, 0.0)
+            if cid in lex_rank:
+                score += self.settings.lexical_weight / lex_rank[cid]
+            if filters.market and is_specific_to(by_id[cid].markets, filters.market):
+                score += self.settings.market_boost
+            scores[cid] = score
 
         ranked = sorted(scores, key=lambda c: scores[c], reverse=True)[:k]
         hits = [
@@ -99,7 +106,7 @@ class Retriever:
             conf,
             (time.perf_counter() - t0) * 1000,
         )
-        return SearchResult(hits=hits, confidence=conf)
+        return SearchResult(hits=hits, confidence=conf, query_vector=vec)
 
     def confidence(self, hits: list[SearchHit]) -> float:
         """Map the best dense similarity onto 0..1 around the configured floor."""

@@ -46,7 +46,8 @@ class ChromaSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     k: int = 5
     candidates: int = 20
-    rrf_k: int = 60
+    lexical_weight: float = 0.05  # bonus of the best lexical match (SKU, number, name)
+    market_boost: float = 0.02  # bonus of documents written for the shopper's market
     min_similarity: float = 0.35
 
 
@@ -56,6 +57,17 @@ class IngestSettings(BaseModel):
     max_file_mb: float = 50.0
     watch_debounce_s: float = 1.0
     currency: str = "USD"  # catalog prices are in this currency
+
+
+class AnswerSettings(BaseModel):
+    prompt_version: int | None = None  # None: the newest prompts/answer/v<N>.toml
+    min_confidence: float = 0.3  # below this retrieval confidence kefu says it does not know
+    # FAQ fast path: similarity of the question to an FAQ question, and its lead over the next
+    faq_threshold: float = 0.55
+    faq_margin: float = 0.08
+    context_tokens: int = 160  # sentences fed to the model
+    history_turns: int = 6
+    support_hours: str = "Mon-Fri 09:00-18:00 UTC+8"
 
 
 class Settings(BaseSettings):
@@ -77,6 +89,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

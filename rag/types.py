@@ -69,6 +69,7 @@ class SearchHit:
 class SearchResult:
     hits: list[SearchHit]
     confidence: float  # 0..1, how sure retrieval is that the answer is in hits
+    query_vector: list[float] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,14 @@ class ChromaVectorStore:
                 return out
             offset += _BATCH
 
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        if not ids:
+            return {}
+        got = self._col.get(ids=list(ids), include=["embeddings"])
+        return {
+            i: [float(x) for x in e] for i, e in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
     def count(self) -> int:
         return int(self._col.count())
 

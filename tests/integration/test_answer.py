@@ -1,0 +1,314 @@
+"""The answer pipeline end to end on the sample store: real Chroma, the real embedder, and
+the LLM backends (the real llama.cpp adapter on the 0.5B model, an OpenAI-compatible HTTP
+server, and none)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rag.adapters.llm_openai import OpenAIChatModel
+from rag.answer import AnswerPipeline, AskRequest
+from rag.container import Container
+from rag.conversations import ConversationStore
+from rag.localization import frame
+from rag.ports import ChatModel
+from rag.settings import AnswerSettings, LLMSettings
+from rag.textutil import numbers_in
+from tests.doubles.openai_server import OpenAICompatibleServer
+
+
+def make_pipeline(
+    c: Container, tmp_path: Path, llm: ChatModel | None, **llm_overrides: Any
+) -> AnswerPipeline:
+    return AnswerPipeline(
+        retriever=c.retriever,
+        detector=c.detector,
+        counter=c.tokens,
+        conversations=ConversationStore(tmp_path / "conversations.sqlite3"),
+        llm=llm,
+        settings=AnswerSettings(),
+        llm_settings=LLMSettings(**llm_overrides),
+    )
+
+
+def openai_model(server: OpenAICompatibleServer, c: Container, timeout_s: float = 30) -> ChatModel:
+    return OpenAIChatModel(
+        model="test-model",
+        api_key="test-key",
+        base_url=server.base_url,
+        timeout_s=timeout_s,
+        counter=c.tokens,
+    )
+
+
+def in_language(c: Container, reply: str, lang: str) -> bool:
+    """The shopper can read it: an LLM reply detected as `lang`, or our localised frame."""
+    if frame(lang, "offer_human") in reply or frame(lang, "extractive_intro") in reply:
+        return True
+    detected, _ = c.detector.detect(reply)
+    return detected == lang
+
+
+# --- the local llama.cpp model --------------------------------------------------------------
+
+LANG_CASES = [
+    ("es", "¿Cuánto tarda el envío estándar a México?", "docs/es/envios-mexico.md"),
+    ("fr", "Combien de temps dure la garantie sur l'électronique ?", "docs/warranty/warranty.md"),
+    (
+        "de",
+        "Wie viel kostet der Expressversand nach Deutschland?",
+        "docs/shipping/shipping-zones.md",
+    ),
+    ("zh", "退货的期限是多少天？", "docs/returns/returns-policy.md"),
+    ("ja", "日本への配送で消費税はかかりますか？", "docs/customs/japan.md"),
+    ("pt", "Preciso informar meu CPF para comprar?", "docs/customs/brazil.md"),
+    ("it", "Posso pagare con PayPal?", "docs/payment/payment-methods.md"),
+    ("ru", "Сколько лет действует подарочная карта?", "docs/other/gift-cards.txt"),
+    ("ar", "هل يمكنني إلغاء طلبي؟", "docs/orders/order-changes-and-cancellation.md"),
+    ("ko", "환불은 얼마나 걸리나요?", "docs/returns/refunds.md"),
+    ("tr", "Kargo takip numarası ne zaman gelir?", "docs/shipping/tracking-and-lost-parcels.md"),
+    ("en", "How much is the return label if I changed my mind?", "docs/returns/returns-policy.md"),
+]
+
+
+@pytest.fixture(scope="module")
+def local_llm() -> ChatModel:
+    from rag.container import build_chat_model
+    from rag.settings import Settings
+
+    s = Settings(_env_file=None, llm={"model": "qwen2.5-coder-0.5b"})  # type: ignore[call-arg]
+    model = build_chat_model(s, counter=None)  # type: ignore[arg-type]
+    assert model is not None
+    return model
+
+
+@pytest.mark.llm
+def test_replies_in_the_shoppers_language_with_right_citations(
+    sample_container: Container, local_llm: ChatModel, tmp_path: Path
+) -> None:
+    p = make_pipeline(sample_container, tmp_path, local_llm)
+    ok_lang, ok_cite = [], []
+    for lang, question, doc in LANG_CASES:
+        r = p.answer(AskRequest(message=question))
+        assert r.language == lang
+        assert r.reply.strip()
+        if in_language(sample_container, r.reply, lang):
+            ok_lang.append(lang)
+        if doc in {s["doc_id"] for s in r.sources} or r.mode == "faq":
+            ok_cite.append(lang)
+        # whatever the model wrote, every number the shopper sees is in the sources
+        context = " ".join(
+            ch.text for s in r.sources for ch in sample_container.index.document_chunks(s["doc_id"])
+        )
+        assert numbers_in(r.reply) <= numbers_in(context) | numbers_in(question), r.reply
+    assert len(ok_lang) >= 10, ok_lang
+    assert len(ok_cite) >= 9, ok_cite
+
+
+@pytest.mark.llm
+def test_out_of_kb_question_gets_dont_know_and_a_human(
+    sample_container: Container, local_llm: ChatModel, tmp_path: Path
+) -> None:
+    p = make_pipeline(sample_container, tmp_path, local_llm)
+    for lang, q in [
+        ("en", "What is the capital of Mongolia?"),
+        ("es", "¿Quién ganó el mundial de fútbol de 1994?"),
+    ]:
+        r = p.answer(AskRequest(message=q))
+        assert r.mode == "dont_know"
+        assert frame(lang, "offer_human") in r.reply
+        assert not numbers_in(r.reply)
+
+
+# --- the OpenAI-compatible backend over real HTTP ---------------------------------------------
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[OpenAICompatibleServer, list[str]]]:
+    replies: list[str] = []
+    with OpenAICompatibleServer(lambda msgs: replies.pop(0) if replies else "") as server:
+        yield server, replies
+
+
+def test_openai_backend_answers_and_counts_tokens(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[str]]
+) -> None:
+    server, replies = scripted
+    replies.append("El envío estándar a México tarda de 10 a 18 días hábiles.")
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    events = list(p.stream(AskRequest(message="¿Cuánto tarda el envío estándar a México?")))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "token"
+    assert kinds[-3:] == ["sources", "escalation", "done"]
+    r = events[-1].data
+    assert r.mode == "llm"
+    assert r.reply == "El envío estándar a México tarda de 10 a 18 días hábiles."
+    assert "".join(e.data for e in events if e.type == "token") == r.reply
+    assert r.sources[0]["doc_id"] == "docs/es/envios-mexico.md"
+    assert r.usage["prompt_tokens"] > 0
+    assert r.usage["completion_tokens"] > 0
+    # the request carried our system rules, the context and the language instruction
+    sent = server.requests[0]
+    assert sent["stream"] is True
+    assert sent["messages"][0]["role"] == "system"
+    assert "Spanish" in sent["messages"][1]["content"]
+    assert "10–18" in sent["messages"][1]["content"]
+
+
+def test_ungrounded_number_is_caught_retried_and_replaced(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[str]]
+) -> None:
+    server, replies = scripted
+    replies += ["Returns are accepted within 90 days for a $3 fee.", "You have 90 days and pay $3."]
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    events = list(p.stream(AskRequest(message="How many days do I have to return an item?")))
+    r = events[-1].data
+    assert len(server.requests) == 2  # one stricter retry
+    assert "broke the rules" in server.requests[1]["messages"][-1]["content"]
+    assert r.mode == "fallback"
+    assert "90" not in r.reply
+    assert "$3" not in r.reply
+    assert frame("en", "extractive_intro") in r.reply
+    assert any(e.type == "replace" for e in events)  # the streamed draft was withdrawn
+
+
+def test_retry_that_fixes_the_number_is_accepted(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[str]]
+) -> None:
+    server, replies = scripted
+    replies += ["You have 60 days.", "You can return items within 30 days of delivery."]
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    r = p.answer(AskRequest(message="How many days do I have to return an item?"))
+    assert r.mode == "llm"
+    assert r.reply == "You can return items within 30 days of delivery."
+
+
+def test_wrong_language_reply_is_retried_then_replaced(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[str]]
+) -> None:
+    server, replies = scripted
+    english = "Standard shipping to Mexico takes between ten and eighteen business days."
+    replies += [english, english]
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    r = p.answer(AskRequest(message="¿Cuánto tarda el envío estándar a México?"))
+    assert len(server.requests) == 2
+    assert r.mode == "fallback"
+    assert frame("es", "extractive_intro") in r.reply
+
+
+def test_llm_timeout_falls_back_to_the_extractive_reply(
+    sample_container: Container, tmp_path: Path
+) -> None:
+    with OpenAICompatibleServer(lambda m: "too late", delay_s=3) as server:
+        p = make_pipeline(
+            sample_container,
+            tmp_path,
+            openai_model(server, sample_container, timeout_s=30),
+            timeout_s=1.0,
+        )
+        r = p.answer(AskRequest(message="Combien coûte l'étiquette de retour ?"))
+    assert r.mode == "fallback"
+    assert "too late" not in r.reply
+    assert r.timings_ms["generate"] < 3000  # it did not wait for the 3 s answer
+    assert frame("fr", "extractive_intro") in r.reply
+    assert r.sources
+
+
+def test_llm_endpoint_down_falls_back(sample_container: Container, tmp_path: Path) -> None:
+    with OpenAICompatibleServer(lambda m: "x", api_key="other") as server:  # 401 for us
+        p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+        r = p.answer(AskRequest(message="How long does standard shipping to Canada take?"))
+    assert r.mode == "fallback"
+    assert frame("en", "offer_human") in r.reply
+
+
+def test_follow_up_question_is_resolved_with_the_conversation(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[str]]
+) -> None:
+    server, replies = scripted
+    replies += [
+        "Standard shipping to Mexico takes 10–18 business days.",
+        "Standard shipping to Canada takes 7–12 business days.",
+    ]
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    first = p.answer(
+        AskRequest(message="How long does standard shipping to Mexico take?", session_id="s1")
+    )
+    second = p.answer(AskRequest(message="and to Canada?", session_id="s1"))
+    assert first.country == "MX"
+    assert second.country == "CA"
+    assert second.mode == "llm", second.reply
+    assert "docs/shipping/shipping-zones.md" in {s["doc_id"] for s in second.sources}
+    assert "7–12" in server.requests[1]["messages"][-1]["content"]
+    turns = p.conversations.history("s1")
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[-1].meta["usage"]["completion_tokens"] > 0
+
+
+# --- no LLM ---------------------------------------------------------------------------------
+
+
+def test_none_backend_gives_a_localised_extractive_reply(
+    sample_container: Container, tmp_path: Path
+) -> None:
+    p = make_pipeline(sample_container, tmp_path, None)
+    r = p.answer(AskRequest(message="Wie lange gilt die Garantie für Elektronik?"))
+    assert r.mode == "extractive"
+    assert r.model == "none"
+    assert r.reply.startswith(frame("de", "extractive_intro"))
+    assert frame("de", "offer_human") in r.reply
+    assert r.sources[0]["doc_id"] in {"docs/warranty/warranty.md", "docs/faq/faq.md"}
+    assert "12" in numbers_in(r.reply)  # the 12-month electronics warranty
+
+
+def test_faq_fast_path_skips_the_llm(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[str]]
+) -> None:
+    server, _ = scripted
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    faq = list(sample_container.index.document_chunks("docs/faq/faq.md"))
+    question = faq[0].text.split("\n", 1)[0].split(" — ", 1)[1]  # the FAQ's own question
+    r = p.answer(AskRequest(message=question))
+    assert r.mode == "faq"
+    assert server.requests == []
+    assert r.reply == faq[0].text.split("\n", 1)[1].strip()
+    assert r.sources[0]["doc_id"] == "docs/faq/faq.md"
+
+
+def test_kefu_ask_json_has_the_documented_shape(
+    sample_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kefu.cli import app
+
+    data_dir = sample_container.settings.data_dir
+    monkeypatch.setenv("KEFU_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("KEFU_LLM__PROVIDER", "none")
+    r = CliRunner().invoke(
+        app, ["ask", "¿Aceptan pagos con Pix?", "--country", "BR", "--session", "abc", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert set(out) >= {
+        "reply",
+        "language",
+        "sources",
+        "escalation",
+        "intent",
+        "confidence",
+        "prompt_version",
+        "model",
+        "timings_ms",
+        "session_id",
+    }
+    assert out["language"] == "es"
+    assert out["session_id"] == "abc"
+    assert out["prompt_version"] == "answer@1"
+    assert out["escalation"]["escalate"] is False
+    assert set(out["sources"][0]) == {"doc_id", "title", "chunk_id", "score"}
+    assert {"retrieve", "total"} <= set(out["timings_ms"])
