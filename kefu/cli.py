@@ -9,6 +9,8 @@ import typer
 
 from ingest.cli import app as ingest_app
 from rag.cli import ask_command, chat_command, models_app, search_command
+from rag.ops_cli import handoff_app, privacy_app
+from rag.pii import install_log_redaction
 
 app = typer.Typer(
     help="kefu: multilingual AI customer service for cross-border sellers.",
@@ -20,6 +22,8 @@ app.add_typer(models_app, name="models")
 app.command("search")(search_command)
 app.command("ask")(ask_command)
 app.command("chat")(chat_command)
+app.add_typer(handoff_app, name="handoff")
+app.add_typer(privacy_app, name="privacy")
 
 
 @app.callback()
@@ -28,6 +32,7 @@ def main(
 ) -> None:
     level = logging.INFO if verbose else os.environ.get("KEFU_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     # models come from packages or local paths; never reach for a hub unless told to
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

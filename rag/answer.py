@@ -20,8 +20,11 @@ from typing import Any
 from rag.context import ContextSelector, Snippet, sentences
 from rag.conversations import ConversationStore, Turn
 from rag.errors import KefuError
+from rag.escalation import Escalation, EscalationPolicy
 from rag.grounding import repeats_question, ungrounded_numbers, wrong_language
+from rag.injection import leaks, looks_like_injection
 from rag.localization import country_mentioned, frame, language_name
+from rag.pii import redact
 from rag.ports import ChatModel, LanguageDetector, TokenCounter
 from rag.prompts import Prompt, load_prompt
 from rag.retrieval import Retriever
@@ -86,7 +89,9 @@ class AnswerPipeline:
         llm: ChatModel | None,
         settings: AnswerSettings,
         llm_settings: LLMSettings,
+        escalation: EscalationPolicy | None = None,
     ) -> None:
+        self.escalation = escalation
         self.retriever = retriever
         self.detector = detector
         self.counter = counter
@@ -120,19 +125,13 @@ class AnswerPipeline:
         country = req.country or country_mentioned(req.message) or session.get("country") or None
         country = country.upper() if country else None
         query = self._standalone_query(req.message, history)
-
-        t = time.perf_counter()
-        filters = SearchFilters(market=country)
-        res = self.retriever.search(query, None, filters)
-        timings["retrieve"] = _ms(t)
-
         reply = Reply(
             reply="",
             language=lang,
             sources=[],
-            escalation={"escalate": False, "reason": None, "score": None},
-            intent=res.hits[0].chunk.doc_type if res.hits and res.confidence >= 0.5 else None,
-            confidence=round(res.confidence, 3),
+            escalation=Escalation(False).to_dict(),
+            intent=None,
+            confidence=0.0,
             prompt_version=self.prompt.id,
             model=self.llm.name if self.llm else "none",
             timings_ms=timings,
@@ -141,29 +140,111 @@ class AnswerPipeline:
             country=country,
         )
 
+        sent_text = False
+        active = self.conversations.active_handoff(session_id)
+        pre = (
+            self.escalation.before_answer(req.message)
+            if self.escalation and active is None
+            else Escalation(False)
+        )
+        if active is not None:
+            # a person has the conversation: the bot stays silent, no loops
+            reply.reply, reply.mode = frame(lang, "handoff_pending"), "handoff_pending"
+            reply.escalation = Escalation(True, str(active["reason"])).to_dict()
+        elif looks_like_injection(req.message):
+            reply.reply, reply.mode = frame(lang, "injection_refusal"), "refused"
+            reply.intent = "injection"
+        elif pre.escalate:
+            self._hand_off(req, reply, pre, history)
+        else:
+            for ev in self._answer(req, query, lang, country, reply, timings, pre, history):
+                sent_text = sent_text or ev.type in {"token", "replace"}
+                yield ev
+
+        timings["total"] = _ms(t0)
+        self._record(req, reply, session_id, country)
+        if not sent_text:  # replies that were not generated token by token arrive whole
+            yield Event("token", reply.reply)
+        yield Event("sources", reply.sources)
+        yield Event("escalation", reply.escalation)
+        yield Event("done", reply)
+
+    # -- steps --------------------------------------------------------------------------------
+    def _answer(
+        self,
+        req: AskRequest,
+        query: str,
+        lang: str,
+        country: str | None,
+        reply: Reply,
+        timings: dict[str, float],
+        pre: Escalation,
+        history: list[Turn],
+    ) -> Iterator[Event]:
+        t = time.perf_counter()
+        filters = SearchFilters(market=country)
+        res = self.retriever.search(query, None, filters)
+        timings["retrieve"] = _ms(t)
+        reply.confidence = round(res.confidence, 3)
+        reply.intent = res.hits[0].chunk.doc_type if res.hits and res.confidence >= 0.5 else None
+        reply.escalation = pre.to_dict()
+
         if not res.hits or res.confidence < self.settings.min_confidence:
             reply.reply = self._dont_know(lang)
         elif (faq := self._faq(query, res, lang, filters)) is not None:
             reply.reply, reply.sources, reply.mode = faq[0], faq[1], "faq"
         else:
-            snippets = self.selector.select(
-                res.query_vector, res.hits, budget_tokens=self.settings.context_tokens
-            )
+            snippets = [
+                sn
+                for sn in self.selector.select(
+                    res.query_vector, res.hits, budget_tokens=self.settings.context_tokens
+                )
+                if not looks_like_injection(sn.text)  # documents cannot instruct the model
+            ]
             reply.sources = self._sources(res, snippets)
-            if self.llm is None:
+            if self.llm is None or not snippets:
                 reply.reply, reply.mode = self._extractive(lang, res, snippets), "extractive"
             else:
                 t = time.perf_counter()
                 yield from self._generate(req, lang, res, snippets, reply)
                 timings["generate"] = _ms(t)
 
-        timings["total"] = _ms(t0)
-        self._record(req, reply, session_id, country)
-        yield Event("sources", reply.sources)
-        yield Event("escalation", reply.escalation)
-        yield Event("done", reply)
+        if self.escalation is not None:
+            post = self.escalation.after_answer(
+                valence=pre.score,
+                confidence=res.confidence,
+                topic=reply.intent or (res.hits[0].chunk.doc_type if res.hits else None),
+                failures=self.conversations.failures_since_handoff(reply.session_id),
+                answered=reply.mode in {"llm", "faq", "extractive"},
+            )
+            if post.escalate:
+                answer = reply.reply if reply.mode in {"llm", "faq", "extractive"} else ""
+                self._hand_off(req, reply, post, history)
+                if answer:
+                    reply.reply = f"{answer}\n\n{reply.reply}"
+                yield Event("replace", reply.reply)
 
-    # -- steps --------------------------------------------------------------------------------
+    def _hand_off(
+        self, req: AskRequest, reply: Reply, esc: Escalation, history: list[Turn]
+    ) -> None:
+        """Open a handoff for an agent and tell the shopper a person will take over."""
+        first = next((t.content for t in history if t.role == "user"), req.message)
+        summary = (
+            f"Reason: {esc.reason}. Shopper language: {reply.language}. "
+            f"Country: {reply.country or 'unknown'}. Turns so far: {len(history) // 2 + 1}. "
+            f"First message: {first[:200]!r}. Last message: {req.message[:200]!r}."
+        )
+        self.conversations.open_handoff(
+            reply.session_id,
+            reason=str(esc.reason),
+            language=reply.language,
+            summary=summary,
+            customer_id=req.customer_id,
+        )
+        reply.reply = frame(reply.language, "handoff", hours=self.settings.support_hours)
+        reply.mode = "handoff"
+        reply.escalation = esc.to_dict()
+
     def _standalone_query(self, message: str, history: list[Turn]) -> str:
         """A follow-up ("and to Canada?") is searched together with the previous question."""
         prev = next((t.content for t in reversed(history) if t.role == "user"), None)
@@ -213,11 +294,13 @@ class AnswerPipeline:
     ) -> Iterator[Event]:
         assert self.llm is not None
         lname = language_name(lang)
+        # personal data never leaves for the model; placeholders are mapped back below
+        red = redact(req.message)
         user = self.prompt.render(
             "user",
             sources=[{"title": s.title, "text": s.text} for s in snippets],
             facts=[],
-            question=req.message,
+            question=red.text,
             language_name=lname,
         )
         messages = [Message("system", self.prompt.render("system")), Message("user", user)]
@@ -238,7 +321,7 @@ class AnswerPipeline:
                 if len(held.strip()) >= len(NO_ANSWER) and not held.strip().startswith("NO_"):
                     streamed = True
                     yield Event("token", held)
-            draft = "".join(pieces).strip()
+            draft = red.restore("".join(pieces).strip())
             self._add_usage(usage)
             problem = self._problem(draft, lang, allowed)
             if problem and problem != NO_ANSWER:
@@ -251,7 +334,7 @@ class AnswerPipeline:
                         + self.prompt.render("strict_suffix", problem=problem, language_name=lname),
                     ),
                 ]
-                draft = "".join(self._tokens(strict, deadline)).strip()
+                draft = red.restore("".join(self._tokens(strict, deadline)).strip())
                 self._add_usage(usage)
                 problem = self._problem(draft, lang, allowed)
             if problem == NO_ANSWER and res.confidence < 0.6:
@@ -275,6 +358,9 @@ class AnswerPipeline:
             return NO_ANSWER
         if repeats_question(draft, allowed[-1]):
             return "repeated the question instead of answering"
+        leak = leaks(draft, system_prompt=self.prompt.render("system"), context=allowed)
+        if leak:
+            return leak
         bad = ungrounded_numbers(draft, allowed)
         if bad:
             return "numbers not in CONTEXT: " + ", ".join(sorted(bad))

@@ -9,6 +9,7 @@ from pathlib import Path
 from rag.answer import AnswerPipeline
 from rag.conversations import ConversationStore
 from rag.errors import ConfigError, ModelUnavailable
+from rag.escalation import EmotionScorer, EscalationPolicy
 from rag.index import KnowledgeIndex
 from rag.modelstore import resolve
 from rag.ports import ChatModel, Embedder, LanguageDetector, TokenCounter, VectorStore
@@ -196,6 +197,20 @@ class Container:
             llm=self.llm,
             settings=self.settings.answer,
             llm_settings=self.settings.llm,
+            escalation=self.escalation,
+        )
+
+    @cached_property
+    def escalation(self) -> EscalationPolicy | None:
+        g = self.settings.guardrails
+        if not g.escalation:
+            return None
+        emotion = EmotionScorer(self.embedder, cache_dir=self.settings.models_dir / "cache")
+        return EscalationPolicy(
+            emotion,
+            emotion_threshold=g.emotion_threshold,
+            low_confidence=g.low_confidence,
+            max_failures=g.max_failures,
         )
 
     @property

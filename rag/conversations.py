@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.errors import StoreUnavailable
+from rag.errors import NotFound, StoreUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -32,6 +32,19 @@ CREATE TABLE IF NOT EXISTS turns (
 );
 CREATE INDEX IF NOT EXISTS turns_session ON turns(session_id, id);
 CREATE INDEX IF NOT EXISTS sessions_customer ON sessions(customer_id);
+CREATE TABLE IF NOT EXISTS handoffs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(session_id) ON DELETE CASCADE,
+    customer_id TEXT,
+    reason TEXT NOT NULL,
+    language TEXT,
+    summary TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',   -- open | claimed | resolved
+    agent TEXT,
+    created_at TEXT NOT NULL,
+    resolved_at TEXT
+);
+CREATE INDEX IF NOT EXISTS handoffs_session ON handoffs(session_id, status);
 """
 
 
@@ -119,6 +132,148 @@ class ConversationStore:
             return None
         keys = ("session_id", "customer_id", "language", "country", "created_at", "updated_at")
         return dict(zip(keys, row, strict=True))
+
+    # -- handoffs -----------------------------------------------------------------------------
+    def open_handoff(
+        self,
+        session_id: str,
+        *,
+        reason: str,
+        language: str | None,
+        summary: str,
+        customer_id: str | None = None,
+    ) -> int:
+        now = _now()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO sessions(session_id, customer_id, language, country, "
+                "created_at, updated_at) VALUES (?,?,?,?,?,?)",
+                (session_id, customer_id, language, None, now, now),
+            )
+            cur = self._db.execute(
+                "INSERT INTO handoffs(session_id, customer_id, reason, language, summary, "
+                "created_at) VALUES (?,?,?,?,?,?)",
+                (session_id, customer_id, reason, language, summary, now),
+            )
+            return int(cur.lastrowid or 0)
+
+    def active_handoff(self, session_id: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT id FROM handoffs WHERE session_id=? AND status!='resolved' "
+            "ORDER BY id DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        return None if row is None else self.handoff(int(row[0]))
+
+    def handoff(self, handoff_id: int) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT id, session_id, customer_id, reason, language, summary, status, agent, "
+            "created_at, resolved_at FROM handoffs WHERE id=?",
+            (handoff_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = (
+            "id",
+            "session_id",
+            "customer_id",
+            "reason",
+            "language",
+            "summary",
+            "status",
+            "agent",
+            "created_at",
+            "resolved_at",
+        )
+        return dict(zip(keys, row, strict=True))
+
+    def handoffs(self, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id FROM handoffs" + (" WHERE status=?" if status else "") + " ORDER BY id"
+        rows = self._db.execute(sql, (status,) if status else ()).fetchall()
+        return [h for r in rows if (h := self.handoff(int(r[0]))) is not None]
+
+    def set_handoff_status(self, handoff_id: int, status: str, agent: str | None = None) -> None:
+        if self.handoff(handoff_id) is None:
+            raise NotFound(f"no handoff {handoff_id}")
+        with self._lock:
+            self._db.execute(
+                "UPDATE handoffs SET status=?, agent=COALESCE(?, agent), resolved_at=? WHERE id=?",
+                (status, agent, _now() if status == "resolved" else None, handoff_id),
+            )
+
+    def failures_since_handoff(self, session_id: str) -> int:
+        """Assistant turns that could not help, since the last resolved handoff (so a session
+        returned to the bot does not re-escalate on old context)."""
+        row = self._db.execute(
+            "SELECT MAX(resolved_at) FROM handoffs WHERE session_id=? AND status='resolved'",
+            (session_id,),
+        ).fetchone()
+        since = row[0] if row and row[0] else ""
+        rows = self._db.execute(
+            "SELECT meta FROM turns WHERE session_id=? AND role='assistant' AND created_at>=?",
+            (session_id, since),
+        ).fetchall()
+        return sum(
+            1 for (meta,) in rows if json.loads(meta).get("mode") in {"dont_know", "fallback"}
+        )
+
+    # -- privacy ------------------------------------------------------------------------------
+    def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete every session, turn and handoff of a customer; returns counts (a receipt)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                sessions = [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT session_id FROM sessions WHERE customer_id=?", (customer_id,)
+                    ).fetchall()
+                ]
+                marks = ",".join("?" * len(sessions))
+                turns = handoffs = 0
+                if sessions:
+                    turns = self._db.execute(
+                        f"DELETE FROM turns WHERE session_id IN ({marks})", sessions
+                    ).rowcount
+                    handoffs = self._db.execute(
+                        f"DELETE FROM handoffs WHERE session_id IN ({marks}) OR customer_id=?",
+                        [*sessions, customer_id],
+                    ).rowcount
+                    self._db.execute(
+                        f"DELETE FROM sessions WHERE session_id IN ({marks})", sessions
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        self._scrub()
+        return {"sessions": len(sessions), "turns": turns, "handoffs": handoffs}
+
+    def purge_older_than(self, days: int) -> dict[str, int]:
+        """Retention: delete transcripts not updated for `days` days."""
+        from datetime import timedelta
+
+        cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+        with self._lock:
+            old = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT session_id FROM sessions WHERE updated_at<?", (cutoff,)
+                ).fetchall()
+            ]
+            for sid in old:
+                self._db.execute("DELETE FROM turns WHERE session_id=?", (sid,))
+                self._db.execute("DELETE FROM handoffs WHERE session_id=?", (sid,))
+                self._db.execute("DELETE FROM sessions WHERE session_id=?", (sid,))
+        if old:
+            self._scrub()
+        return {"sessions": len(old)}
+
+    def _scrub(self) -> None:
+        """Deleted rows must not linger in free pages or the write-ahead log."""
+        with self._lock:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self._db.close()

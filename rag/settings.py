@@ -70,6 +70,16 @@ class AnswerSettings(BaseModel):
     support_hours: str = "Mon-Fri 09:00-18:00 UTC+8"
 
 
+class GuardrailSettings(BaseModel):
+    escalation: bool = True
+    emotion_threshold: float = (
+        0.3  # emotion score (0 furious .. 1 happy) below which a person takes over
+    )
+    low_confidence: float = 0.45  # retrieval confidence under which money/order questions escalate
+    max_failures: int = 2  # unanswered turns in a session before a person takes over
+    retention_days: int = 180  # transcripts older than this are purged by `kefu privacy purge`
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KEFU_",
@@ -90,6 +100,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
