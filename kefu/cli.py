@@ -11,6 +11,7 @@ from ingest.cli import app as ingest_app
 from rag.cli import ask_command, chat_command, models_app, search_command
 from rag.ops_cli import handoff_app, privacy_app
 from rag.pii import install_log_redaction
+from server.cli import serve_command
 
 app = typer.Typer(
     help="kefu: multilingual AI customer service for cross-border sellers.",
@@ -23,6 +24,7 @@ app.command("search")(search_command)
 app.command("ask")(ask_command)
 app.command("chat")(chat_command)
 app.add_typer(handoff_app, name="handoff")
+app.command("serve")(serve_command)
 app.add_typer(privacy_app, name="privacy")
 
 

@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS handoffs (
     resolved_at TEXT
 );
 CREATE INDEX IF NOT EXISTS handoffs_session ON handoffs(session_id, status);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(session_id) ON DELETE CASCADE,
+    rating TEXT NOT NULL,
+    comment TEXT,
+    created_at TEXT NOT NULL
+);
 """
 
 
@@ -217,6 +224,39 @@ class ConversationStore:
             1 for (meta,) in rows if json.loads(meta).get("mode") in {"dont_know", "fallback"}
         )
 
+    def add_feedback(self, session_id: str, rating: str, comment: str | None) -> None:
+        if self.session(session_id) is None:
+            raise NotFound(f"no session {session_id!r}")
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO feedback(session_id, rating, comment, created_at) VALUES (?,?,?,?)",
+                (session_id, rating, comment, _now()),
+            )
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for the admin dashboard: conversations, escalation and resolution rates."""
+        sessions = int(self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+        escalated = int(
+            self._db.execute("SELECT COUNT(DISTINCT session_id) FROM handoffs").fetchone()[0]
+        )
+        by_lang = dict(
+            self._db.execute(
+                "SELECT COALESCE(language, 'und'), COUNT(*) FROM sessions GROUP BY 1"
+            ).fetchall()
+        )
+        ratings = dict(
+            self._db.execute("SELECT rating, COUNT(*) FROM feedback GROUP BY rating").fetchall()
+        )
+        return {
+            "conversations": sessions,
+            "escalated_conversations": escalated,
+            "escalation_rate": round(escalated / sessions, 4) if sessions else 0.0,
+            "resolution_rate": round(1 - escalated / sessions, 4) if sessions else 0.0,
+            "open_handoffs": len(self.handoffs("open")),
+            "by_language": by_lang,
+            "feedback": ratings,
+        }
+
     # -- privacy ------------------------------------------------------------------------------
     def erase_customer(self, customer_id: str) -> dict[str, int]:
         """Delete every session, turn and handoff of a customer; returns counts (a receipt)."""
@@ -239,6 +279,9 @@ class ConversationStore:
                         f"DELETE FROM handoffs WHERE session_id IN ({marks}) OR customer_id=?",
                         [*sessions, customer_id],
                     ).rowcount
+                    self._db.execute(
+                        f"DELETE FROM feedback WHERE session_id IN ({marks})", sessions
+                    )
                     self._db.execute(
                         f"DELETE FROM sessions WHERE session_id IN ({marks})", sessions
                     )
@@ -264,6 +307,7 @@ class ConversationStore:
             for sid in old:
                 self._db.execute("DELETE FROM turns WHERE session_id=?", (sid,))
                 self._db.execute("DELETE FROM handoffs WHERE session_id=?", (sid,))
+                self._db.execute("DELETE FROM feedback WHERE session_id=?", (sid,))
                 self._db.execute("DELETE FROM sessions WHERE session_id=?", (sid,))
         if old:
             self._scrub()

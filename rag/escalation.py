@@ -82,7 +82,7 @@ class EmotionScorer:
         data = yaml.safe_load(raw)
         self.labels = [label for label in VALENCE for msgs in data[label].values() for _ in msgs]
         texts = [t for label in VALENCE for msgs in data[label].values() for t in msgs]
-        key = hashlib.sha256((raw + embedder.name).encode()).hexdigest()[:16]
+        key = hashlib.sha256(("knn-v1" + raw + embedder.name).encode()).hexdigest()[:16]
         cache = cache_dir / f"emotion-{key}.json" if cache_dir else None
         if cache is not None and cache.exists():
             self.vectors: list[list[float]] = json.loads(cache.read_text())

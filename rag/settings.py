@@ -80,6 +80,26 @@ class GuardrailSettings(BaseModel):
     retention_days: int = 180  # transcripts older than this are purged by `kefu privacy purge`
 
 
+EXAMPLE_ADMIN_KEY = "change-me"
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # agents and admins send `Authorization: Bearer <admin_api_key>`
+    admin_enabled: bool = True
+    admin_api_key: SecretStr = SecretStr(EXAMPLE_ADMIN_KEY)
+    # storefront widgets send `X-Kefu-Key: <public key>`; empty = no key needed (demo)
+    public_key: str = ""
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8080"])
+    max_message_chars: int = 2000
+    max_body_bytes: int = 65536
+    rate_per_session: int = 20  # messages per minute
+    rate_per_ip: int = 60  # requests per minute
+    llm_queue: int = 8  # requests waiting for the local model before falling back
+    ingest_folder: Path | None = None  # what `POST /v1/admin/ingest` syncs without uploads
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KEFU_",
@@ -101,6 +121,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -64,15 +64,18 @@ class ChromaVectorStore:
     def query(
         self, embedding: Sequence[float], k: int, where: Mapping[str, object] | None = None
     ) -> list[VectorMatch]:
-        n = min(k, self.count())
-        if n <= 0:
-            return []
-        res = self._col.query(
-            query_embeddings=[list(embedding)],
-            n_results=n,
-            where=dict(where) if where else None,
-            include=["distances"],
-        )
+        try:
+            n = min(k, self.count())
+            if n <= 0:
+                return []
+            res = self._col.query(
+                query_embeddings=[list(embedding)],
+                n_results=n,
+                where=dict(where) if where else None,
+                include=["distances"],
+            )
+        except Exception as exc:  # a Chroma server that went away, a broken file
+            raise StoreUnavailable(f"vector store query failed: {exc.__class__.__name__}") from exc
         ids = res["ids"][0]
         dists = res["distances"][0]
         return [VectorMatch(id=i, distance=float(d)) for i, d in zip(ids, dists, strict=True)]

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ingest.cli import build_ingestor
 from ingest.watch import watch_folder
 from rag.container import Container
 from tests.conftest import SAMPLE_STORE, CountingEmbedder, make_settings
+from tests.doubles.chroma_server import chroma_server, free_port
 
 
 def test_watch_makes_an_edit_searchable_within_seconds(
@@ -58,58 +55,17 @@ def test_watch_makes_an_edit_searchable_within_seconds(
     assert not t.is_alive()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[int]:
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        found = shutil.which("chroma")
-        assert found, "the chroma CLI ships with chromadb"
-        exe = Path(found)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(exe),
-            "run",
-            "--path",
-            str(tmp_path / "chroma-server"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "chroma server exited"
-            assert time.monotonic() < deadline, "chroma server did not start"
-            time.sleep(0.3)
+def chroma(tmp_path: Path) -> Iterator[int]:
+    with chroma_server(tmp_path / "chroma-server") as (port, _):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
-def test_chroma_client_server_mode(
-    chroma_server: int, tmp_path: Path, counting: CountingEmbedder
-) -> None:
+def test_chroma_client_server_mode(chroma: int, tmp_path: Path, counting: CountingEmbedder) -> None:
     kb = tmp_path / "kb"
     (kb / "customs").mkdir(parents=True)
     shutil.copy(SAMPLE_STORE / "docs" / "customs" / "japan.md", kb / "customs" / "japan.md")
-    s = make_settings(tmp_path / "data", chroma={"mode": "http", "port": chroma_server})
+    s = make_settings(tmp_path / "data", chroma={"mode": "http", "port": chroma})
     c = Container(s, embedder=counting)
     report = build_ingestor(c).sync(kb)
     assert report.added == ["customs/japan.md"]
@@ -123,6 +79,6 @@ def test_chroma_client_server_mode(
 def test_store_down_is_a_clear_error(tmp_path: Path, counting: CountingEmbedder) -> None:
     from rag.errors import StoreUnavailable
 
-    s = make_settings(tmp_path / "data", chroma={"mode": "http", "port": _free_port()})
+    s = make_settings(tmp_path / "data", chroma={"mode": "http", "port": free_port()})
     with pytest.raises(StoreUnavailable, match="cannot open Chroma"):
         _ = Container(s, embedder=counting).vectors

@@ -1,0 +1,1 @@
+"""The storefront chat server: FastAPI app, routers, schemas, error mapping, widget."""

@@ -1,0 +1,52 @@
+"""The local LLM is one shared resource: requests queue for it fairly (FIFO lock), the queue is
+bounded, and a request that cannot get the model in time gets the extractive fallback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+from rag.errors import ModelUnavailable
+from rag.ports import ChatModel
+from rag.types import Message
+
+
+class GatedChatModel:
+    def __init__(self, inner: ChatModel, *, max_waiting: int, wait_s: float) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.max_waiting = max_waiting
+        self.wait_s = wait_s
+        self._slots = threading.Semaphore(1)
+        self._waiting = 0
+        self._count = threading.Lock()
+
+    @property
+    def last_usage(self) -> dict[str, int]:
+        return self.inner.last_usage
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        with self._count:
+            if self._waiting >= self.max_waiting:
+                raise ModelUnavailable("the model is busy (queue full)")
+            self._waiting += 1
+        try:
+            acquired = self._slots.acquire(timeout=self.wait_s)
+        finally:
+            with self._count:
+                self._waiting -= 1
+        if not acquired:
+            raise ModelUnavailable("the model is busy (waited too long)")
+        try:
+            yield from self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature)
+        finally:
+            self._slots.release()
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)

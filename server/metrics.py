@@ -1,0 +1,40 @@
+"""Prometheus metrics, on a registry of the app's own (several apps in one process stay apart)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "kefu_http_requests_total", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "kefu_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60),
+            registry=self.registry,
+        )
+        self.replies = Counter(
+            "kefu_replies_total",
+            "Replies by mode and language",
+            ["mode", "language"],
+            registry=self.registry,
+        )
+        self.escalations = Counter(
+            "kefu_escalations_total", "Escalations by reason", ["reason"], registry=self.registry
+        )
+        self.tokens = Counter(
+            "kefu_llm_tokens_total", "LLM tokens", ["kind"], registry=self.registry
+        )
+        self.fallbacks = Counter(
+            "kefu_fallbacks_total",
+            "Extractive fallbacks after LLM failure or rejected drafts",
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "kefu_errors_total", "Errors by kind", ["kind"], registry=self.registry
+        )

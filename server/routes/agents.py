@@ -1,0 +1,140 @@
+"""Agent and admin endpoints: the handoff queue, erasure, ingestion jobs, stats."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+
+from rag.conversations import Turn
+from rag.errors import InvalidInput, NotFound
+from server.schemas import AgentReply, ClaimRequest
+from server.security import require_agent, state
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_agent)], tags=["agents"])
+
+
+@router.get("/handoffs")
+async def list_handoffs(
+    request: Request, status: str | None = "open", store: str | None = None
+) -> list[dict[str, Any]]:
+    return state(request).container(store).conversations.handoffs(status or None)
+
+
+def _handoff(request: Request, handoff_id: int, store: str | None) -> dict[str, Any]:
+    h = state(request).container(store).conversations.handoff(handoff_id)
+    if h is None:
+        raise NotFound(f"no handoff {handoff_id}")
+    return h
+
+
+@router.post("/handoffs/{handoff_id}/claim")
+async def claim(
+    handoff_id: int, body: ClaimRequest, request: Request, store: str | None = None
+) -> dict[str, Any]:
+    _handoff(request, handoff_id, store)
+    conv = state(request).container(store).conversations
+    conv.set_handoff_status(handoff_id, "claimed", agent=body.agent)
+    return _handoff(request, handoff_id, store)
+
+
+@router.post("/handoffs/{handoff_id}/resolve")
+async def resolve(handoff_id: int, request: Request, store: str | None = None) -> dict[str, Any]:
+    _handoff(request, handoff_id, store)
+    state(request).container(store).conversations.set_handoff_status(handoff_id, "resolved")
+    return _handoff(request, handoff_id, store)
+
+
+@router.post("/handoffs/{handoff_id}/reply", status_code=201)
+async def agent_reply(
+    handoff_id: int, body: AgentReply, request: Request, store: str | None = None
+) -> dict[str, Any]:
+    """An agent's message, delivered into the shopper's session."""
+    h = _handoff(request, handoff_id, store)
+    conv = state(request).container(store).conversations
+    conv.append(
+        str(h["session_id"]), Turn(role="agent", content=body.message, meta={"agent": body.agent})
+    )
+    if h["status"] == "open":
+        conv.set_handoff_status(handoff_id, "claimed", agent=body.agent)
+    return {"session_id": h["session_id"], "delivered": True}
+
+
+@router.delete("/customers/{customer_id}")
+async def erase(customer_id: str, request: Request, store: str | None = None) -> dict[str, Any]:
+    receipt = state(request).container(store).conversations.erase_customer(customer_id)
+    return {"customer": customer_id, "deleted": {**receipt, "vectors": 0}}
+
+
+@router.post("/admin/ingest", status_code=202)
+async def ingest(
+    request: Request,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    store: str | None = None,
+) -> dict[str, Any]:
+    """Upload documents (added to the store), or, without files, sync the configured folder."""
+    from ingest.cli import build_ingestor
+
+    st = state(request)
+    container = st.container(store)
+    folder = st.settings.server.ingest_folder
+    staged: list[Path] = []
+    tmp: Path | None = None
+    if files:
+        tmp = Path(tempfile.mkdtemp(prefix="kefu-upload-"))
+        for f in files:
+            name = Path(f.filename or "upload").name
+            if not name or name.startswith("."):
+                raise InvalidInput(f"bad file name {f.filename!r}")
+            dest = tmp / name
+            with dest.open("wb") as out:
+                shutil.copyfileobj(f.file, out)
+            staged.append(dest)
+    elif folder is None:
+        raise InvalidInput("send files, or set KEFU_SERVER__INGEST_FOLDER to sync a folder")
+    job = st.new_job()
+
+    def work() -> None:
+        job.status = "running"
+        try:
+            with st.ingest_lock:  # one ingestion at a time per process
+                ing = build_ingestor(container)
+                report = ing.add(staged, root=tmp) if staged else ing.sync(folder)  # type: ignore[arg-type]
+            job.result = report.to_dict()
+            job.status = "done"
+        except Exception as exc:  # reported through the job, never lost
+            job.status, job.error = "failed", str(exc)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    threading.Thread(target=work, daemon=True, name=f"ingest-{job.id[:8]}").start()
+    return {"job_id": job.id, "status": job.status}
+
+
+@router.get("/admin/jobs/{job_id}")
+async def job_status(job_id: str, request: Request) -> dict[str, Any]:
+    job = state(request).jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}")
+    return {"job_id": job.id, "status": job.status, "result": job.result, "error": job.error}
+
+
+@router.get("/admin/stats")
+async def stats(request: Request, store: str | None = None) -> dict[str, Any]:
+    c = state(request).container(store)
+    docs = c.index.documents()
+    by_lang: dict[str, int] = {}
+    for d in docs:
+        by_lang[d.language] = by_lang.get(d.language, 0) + 1
+    return {
+        "store": c.store,
+        "documents": len(docs),
+        "chunks": c.index.chunk_count(),
+        "documents_by_language": by_lang,
+        **c.conversations.stats(),
+    }

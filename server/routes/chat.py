@@ -1,0 +1,159 @@
+"""Shopper endpoints: chat (JSON or Server-Sent Events), transcript, feedback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from rag.answer import AskRequest, Event, Reply
+from rag.errors import KefuError, NotFound
+from server.schemas import ChatRequest, ChatResponse, FeedbackRequest, SessionOut, TurnOut
+from server.security import require_public_key, state
+from server.state import AppState
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_public_key)], tags=["chat"])
+
+
+def _limits(request: Request, st: AppState, session_id: str | None) -> None:
+    ip = request.client.host if request.client else "unknown"
+    for limiter, key in ((st.ip_limit, f"ip:{ip}"), (st.session_limit, f"s:{session_id}")):
+        if key == "s:None":
+            continue
+        wait = limiter.check(key)
+        if wait is not None:
+            st.metrics.errors.labels("rate_limited").inc()
+            raise HTTPException(
+                429, "too many messages, slow down", headers={"Retry-After": str(int(wait) + 1)}
+            )
+
+
+def _observe(st: AppState, reply: Reply) -> None:
+    st.metrics.replies.labels(reply.mode, reply.language).inc()
+    if reply.escalation.get("escalate") and reply.mode == "handoff":
+        st.metrics.escalations.labels(str(reply.escalation.get("reason"))).inc()
+    if reply.mode == "fallback":
+        st.metrics.fallbacks.inc()
+    for kind, n in reply.usage.items():
+        st.metrics.tokens.labels(kind).inc(n)
+    log.info(
+        "reply session=%s lang=%s mode=%s conf=%.2f total_ms=%s prompt=%s",
+        reply.session_id,
+        reply.language,
+        reply.mode,
+        reply.confidence,
+        reply.timings_ms.get("total"),
+        reply.prompt_version,
+    )
+
+
+@router.post("/chat", response_model=ChatResponse)
+async def chat(body: ChatRequest, request: Request) -> Any:
+    st = state(request)
+    if len(body.message) > st.settings.server.max_message_chars:
+        raise HTTPException(
+            413, f"message is longer than {st.settings.server.max_message_chars} characters"
+        )
+    session_id = body.session_id or uuid.uuid4().hex
+    _limits(request, st, session_id)
+    container = st.container(body.store)
+    ask = AskRequest(
+        message=body.message,
+        session_id=session_id,
+        customer_id=body.customer_id,
+        country=body.country,
+        locale=body.locale,
+    )
+    wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    if not wants_stream:
+        reply = await run_in_threadpool(container.pipeline.answer, ask)
+        _observe(st, reply)
+        return reply.to_dict()
+
+    def events() -> Iterator[Event]:
+        return container.pipeline.stream(ask)
+
+    async def sse() -> AsyncIterator[str]:
+        try:
+            async for ev in iterate_in_threadpool(events()):
+                if ev.type in {"token", "replace"}:
+                    yield _sse(ev.type, {"text": ev.data})
+                elif ev.type == "done":
+                    _observe(st, ev.data)
+                    reply = ev.data.to_dict()
+                    yield _sse(
+                        "done",
+                        {k: reply[k] for k in reply if k != "reply"} | {"reply": reply["reply"]},
+                    )
+                else:
+                    yield _sse(ev.type, ev.data)
+        except KefuError as exc:
+            st.metrics.errors.labels(exc.__class__.__name__).inc()
+            yield _sse("error", {"error": exc.__class__.__name__, "message": str(exc)})
+        except Exception:  # mid-stream failures become an event, never a broken connection
+            log.exception("stream failed")
+            st.metrics.errors.labels("internal").inc()
+            yield _sse(
+                "error", {"error": "internal_error", "message": "something went wrong on our side"}
+            )
+
+    return StreamingResponse(
+        sse(),
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            "X-Session-Id": session_id,
+        },
+    )
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut)
+async def get_session(session_id: str, request: Request, store: str | None = None) -> Any:
+    conv = state(request).container(store).conversations
+    info = conv.session(session_id)
+    if info is None:
+        raise NotFound(f"no session {session_id!r}")
+    turns = conv.history(session_id, 500)
+    return {
+        "session_id": session_id,
+        "customer_id": info["customer_id"],
+        "language": info["language"],
+        "turns": [
+            TurnOut(role=t.role, content=t.content, language=t.language, created_at=t.created_at)
+            for t in turns
+        ],
+        "handoff": conv.active_handoff(session_id),
+    }
+
+
+@router.get("/documents/{doc_id:path}", response_class=PlainTextResponse)
+async def document(doc_id: str, request: Request, store: str | None = None) -> str:
+    """A source document's text (the seller's public policies), for the widget's source links."""
+    index = state(request).container(store).index
+    info = index.get_document(doc_id)
+    if info is None:
+        raise NotFound(f"no document {doc_id!r}")
+    return f"{info.title}\n\n" + "\n\n".join(
+        ch.text.split("\n", 1)[-1] for ch in index.document_chunks(doc_id)
+    )
+
+
+@router.post("/sessions/{session_id}/feedback", status_code=204)
+async def feedback(
+    session_id: str, body: FeedbackRequest, request: Request, store: str | None = None
+) -> None:
+    state(request).container(store).conversations.add_feedback(
+        session_id, body.rating, body.comment
+    )
