@@ -25,11 +25,13 @@ models: setup
 models-test: setup
 	$(BIN)/kefu models pull embeddinggemma-300m qwen2.5-coder-0.5b
 
+# The demo admin key is random per run and printed, so the admin API never runs on the example key.
 demo: models
 	$(BIN)/kefu ingest sync examples/sample_store
 	$(BIN)/kefu ask "¿Cuánto tarda el envío a México?" --country MX
-	$(BIN)/kefu ask "How much is the return label if I changed my mind?"
-	$(BIN)/kefu ask "退货后多久能收到退款？"
+	@KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))'); \
+	  echo "agent/admin API key for this demo: $$KEY"; \
+	  KEFU_SERVER__ADMIN_API_KEY=$$KEY $(BIN)/kefu serve
 
 test: models-test
 	$(BIN)/ruff check .

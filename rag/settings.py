@@ -47,7 +47,7 @@ class RetrievalSettings(BaseModel):
     k: int = 5
     candidates: int = 20
     lexical_weight: float = 0.05  # bonus of the best lexical match (SKU, number, name)
-    market_boost: float = 0.02  # bonus of documents written for the shopper's market
+    market_boost: float = 0.1  # bonus of documents written for the shopper's market
     min_similarity: float = 0.35
 
 

@@ -18,10 +18,6 @@ VARIABLES = {
         },
         "strict_suffix": {"problem": "numbers", "language_name": "Spanish"},
     },
-    "condense": {
-        "system": {},
-        "user": {"history": [{"role": "user", "content": "hi"}], "question": "and to Canada?"},
-    },
 }
 
 
