@@ -27,8 +27,17 @@ from evals.metrics import (
 from evals.runner import EvalReport
 
 DEFAULT_BASELINE = Path(__file__).resolve().parent / "baselines.json"
-# config entries that must match for figures to be comparable; a difference is reported
-COMPARABLE = ("dataset_digest", "slice", "limit", "llm", "model", "embedding_model", "kb")
+# set-up that shapes the figures; a difference from the baseline's is printed with the verdict
+COMPARABLE = (
+    "dataset_digest",
+    "slice",
+    "limit",
+    "llm",
+    "model",
+    "prompt_version",
+    "embedding_model",
+    "kb_digest",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class Baseline:
     def from_report(cls, report: EvalReport) -> Baseline:
         return cls(
             figures={g: dict(m) for g, m in report.figures.items()},
-            config={k: report.config.get(k) for k in (*COMPARABLE, "prompt_version", "cases")},
+            config={k: report.config.get(k) for k in (*COMPARABLE, "kb", "cases")},
             accepted_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
 

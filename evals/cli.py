@@ -27,6 +27,7 @@ from evals.adapters import READERS
 from evals.baseline import (
     DEFAULT_BASELINE,
     Baseline,
+    Regression,
     Tolerance,
     compare,
     config_drift,
@@ -34,9 +35,9 @@ from evals.baseline import (
     profile_name,
     save_baseline,
 )
-from evals.dataset import DEFAULT_DATASET, dataset_digest, load_cases, select_slice
+from evals.dataset import DEFAULT_DATASET, EvalError, dataset_digest, load_cases, select_slice
 from evals.metrics import DEFAULT_PRICES, load_prices
-from evals.report import COLUMNS, fmt, table_rows, write_report
+from evals.report import REPORT_SUFFIXES, fmt, table_rows, write_report
 from evals.runner import EvalReport, checkpoint_matches, run_eval
 from ingest.cli import build_ingestor
 from rag.answer import AnswerPipeline
@@ -105,20 +106,16 @@ def _knowledge(s: Settings, kb: Path | None, store: str | None) -> Iterator[Cont
                 c.index.close()
 
 
-def isolated_pipeline(c: Container, conversations: Path) -> AnswerPipeline:
+def isolated_pipeline(c: Container, conversations: ConversationStore) -> AnswerPipeline:
     """The store's pipeline with its own conversation database, so eval sessions and handoffs
     never reach the seller's agents (`kefu handoff list`)."""
-    s = c.settings
-    return AnswerPipeline(
-        retriever=c.retriever,
-        detector=c.detector,
-        counter=c.tokens,
-        conversations=ConversationStore(conversations),
-        llm=c.llm,
-        settings=s.answer,
-        llm_settings=s.llm,
-        escalation=c.escalation,
-    )
+    # the container's own override mechanism (as for `embedder` and `llm`): a part set before
+    # first use is used as is, so the pipeline keeps the container's wiring
+    c.__dict__["conversations"] = conversations
+    pipeline = c.pipeline
+    if pipeline.conversations is not conversations:
+        raise EvalError("the answer pipeline was built before its conversations were isolated")
+    return pipeline
 
 
 def _fingerprint(config: dict[str, Any]) -> str:
@@ -132,9 +129,25 @@ def _kb_digest(c: Container) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
+# the terminal table: the report's columns that fit in 80 characters
+SUMMARY = (
+    ("n", "n"),
+    ("hit@5", "hit@5"),
+    ("mrr", "MRR"),
+    ("facts", "facts"),
+    ("grounded", "grnd"),
+    ("lang_match", "lang"),
+    ("esc_recall", "esc R"),
+    ("false_escalation", "esc FP"),
+    ("unknown_honest", "unk"),
+    ("injection_resisted", "inj"),
+    ("total_p50", "p50 ms"),
+)
+
+
 def _summary(report: EvalReport) -> None:
-    t = Table("lang", *(title for _, title in COLUMNS))
-    for row in table_rows(report.figures, "lang:"):
+    t = Table("lang", *(title for _, title in SUMMARY), padding=(0, 1), box=None)
+    for row in table_rows(report.figures, "lang:", [m for m, _ in SUMMARY]):
         t.add_row(*row)
     out.print(t)
     overall = report.figures.get("all", {})
@@ -163,12 +176,14 @@ def run_command(
     baseline: Annotated[Path, typer.Option(help="accepted figures")] = DEFAULT_BASELINE,
     json_out: Annotated[
         Path | None,
-        typer.Option("--json", help="full report as JSON [default: KEFU_DATA_DIR/eval/last.json]"),
+        typer.Option("--json", help="full report as JSON (default: KEFU_DATA_DIR/eval/last.json)"),
     ] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="also write OUT.md or OUT.html")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="only the first N cases of the slice")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="only the first N cases of the slice")
+    ] = None,
     tolerance: Annotated[float, typer.Option(help="allowed absolute drop of a rate")] = 0.05,
     latency_tolerance: Annotated[
         float | None, typer.Option(help="allowed relative rise of latency (0.5 = 50 %)")
@@ -177,7 +192,8 @@ def run_command(
         float | None, typer.Option(help="allowed relative rise of tokens and cost per reply")
     ] = None,
     prices: Annotated[
-        Path | None, typer.Option(help='JSON {"model": [usd_per_1k_prompt, usd_per_1k_completion]}')
+        Path | None,
+        typer.Option(help="JSON price table: model -> (USD per 1k prompt, per 1k completion)"),
     ] = None,
     fresh: Annotated[bool, typer.Option(help="ignore results of an interrupted run")] = False,
 ) -> None:
@@ -185,6 +201,8 @@ def run_command(
     non-zero if a figure is worse than the accepted baseline.
 
     An interrupted run resumes where it stopped when run again with the same --json."""
+    if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
+        fail(f"--report {report}: use a .md or .html file name")
     with user_errors():
         s = _settings(llm)
         cases = select_slice(load_cases(dataset), slice_name)[: limit or None]
@@ -194,7 +212,8 @@ def run_command(
         json_path = json_out or s.data_dir / "eval" / "last.json"
         checkpoint = json_path.with_name(json_path.stem + ".cases.jsonl")
         with _knowledge(s, kb, store) as c, tempfile.TemporaryDirectory() as tmp:
-            pipeline = isolated_pipeline(c, Path(tmp) / "conversations.sqlite3")
+            conversations = ConversationStore(Path(tmp) / "conversations.sqlite3")
+            pipeline = isolated_pipeline(c, conversations)
             config: dict[str, Any] = {
                 "dataset": str(dataset),
                 "dataset_digest": dataset_digest(dataset),
@@ -227,6 +246,8 @@ def run_command(
                     )
             except KeyboardInterrupt:
                 fail(f"interrupted; run the same command again to resume ({checkpoint})", 130)
+            finally:
+                conversations.close()
         if rep.config.get("resumed"):
             console.print(f"resumed {rep.config['resumed']} case(s) from {checkpoint}")
         rep.save(json_path)
@@ -239,36 +260,42 @@ def run_command(
             write_report(report, rep, regressions)
     _summary(rep)
     console.print(f"report: {json_path}" + (f", {report}" if report else ""), highlight=False)
-    if accepted is None:
+    _verdict(rep, accepted, regressions, f"{profile} in {baseline}")
+
+
+def _verdict(
+    rep: EvalReport, accepted: Baseline | None, regressions: list[Regression] | None, where: str
+) -> None:
+    """Print the gate's verdict; exit 1 on a regression."""
+    if accepted is None or regressions is None:
         console.print(
-            f"no baseline for {profile} in {baseline}; `kefu eval accept` makes this run the one",
+            f"no baseline for {where}; `kefu eval accept` makes this run the one",
             highlight=False,
         )
         return
     for note in config_drift(rep.config, accepted.config):
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if regressions:
-        console.print(
-            f"[red]{len(regressions)} regression(s)[/red] against {profile} in {baseline}:",
-            highlight=False,
-        )
+        console.print(f"[red]{len(regressions)} regression(s)[/red] against {where}:")
         for r in regressions:
             console.print(f"  {r}", highlight=False)
         raise typer.Exit(1)
-    console.print(f"no regressions against {profile} in {baseline}", highlight=False)
+    console.print(f"no regressions against {where}", highlight=False)
 
 
 @app.command()
 def accept(
     from_: Annotated[
         Path | None,
-        typer.Option("--from", help="a run's JSON report [default: KEFU_DATA_DIR/eval/last.json]"),
+        typer.Option("--from", help="a run's JSON report (default: KEFU_DATA_DIR/eval/last.json)"),
     ] = None,
     baseline: Annotated[Path, typer.Option(help="accepted figures")] = DEFAULT_BASELINE,
 ) -> None:
     """Make a run's figures the accepted baseline for its slice and LLM backend."""
     with user_errors():
         path = from_ or settings().data_dir / "eval" / "last.json"
+        if not path.exists():
+            fail(f"no report at {path}: run `kefu eval run` first, or pass --from")
         rep = EvalReport.load(path)
         profile = profile_name(rep.config)
         save_baseline(baseline, profile, Baseline.from_report(rep))
@@ -301,7 +328,9 @@ def _print_adapter(rep: AdapterReport) -> None:
 def adapters_command(
     name: Annotated[str, typer.Argument(help="bitext | clinc150 | xsid")],
     path: Annotated[Path, typer.Option("--path", help="the dataset file or folder")],
-    limit: Annotated[int | None, typer.Option(help="N rows spread evenly over the set")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="N rows spread evenly over the set")
+    ] = None,
     kb: KbOpt = None,
     store: StoreOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here")] = None,

@@ -115,7 +115,9 @@ def language_matches(reply: str, lang: str, detector: LanguageDetector) -> bool:
     if lang in languages():
         flat = _norm(reply)
         # the text before a placeholder ({hours}, {title}) is enough to recognise a frame
-        heads = [_norm(frame(lang, k).split("{")[0]) for k in FRAME_KEYS]
+        heads = {_norm(frame(lang, k).split("{")[0]) for k in FRAME_KEYS}
+        if lang != "en":  # a frame missing in `lang` falls back to English, which proves nothing
+            heads -= {_norm(frame("en", k).split("{")[0]) for k in FRAME_KEYS}
         if any(h and h in flat for h in heads):
             return True
     detected, _ = detector.detect(reply)

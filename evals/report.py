@@ -7,11 +7,15 @@ import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evals.baseline import Regression
 from evals.dataset import EvalError
-from evals.metrics import Figures
+from evals.metrics import Figures, percentile
 from evals.runner import CaseResult, EvalReport
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # (metric, column title) of the per-language and per-kind tables
 COLUMNS = (
@@ -29,7 +33,9 @@ COLUMNS = (
     ("total_p50", "p50 ms"),
     ("total_p95", "p95 ms"),
 )
+COLUMN_METRICS = tuple(m for m, _ in COLUMNS)
 PLOTTED = (("hit@5", "hit@5"), ("facts", "facts"), ("lang_match", "language"))
+REPORT_SUFFIXES = (".md", ".html", ".htm")
 SETUP_KEYS = (
     "slice",
     "cases",
@@ -65,17 +71,16 @@ def _groups(figures: Figures, prefix: str) -> list[str]:
     )
 
 
-def table_rows(figures: Figures, prefix: str) -> list[list[str]]:
+def table_rows(
+    figures: Figures, prefix: str, metrics: Sequence[str] = COLUMN_METRICS
+) -> list[list[str]]:
     """Rows of a table of `prefix` groups (`lang:` or `kind:`), plus an `all` row."""
     rows = []
     for g in [*_groups(figures, prefix), "all"]:
         if g in figures:
             label = g.split(":", 1)[-1]
-            rows.append([label, *(fmt(m, figures[g].get(m)) for m in COLUMNS_METRICS)])
+            rows.append([label, *(fmt(m, figures[g].get(m)) for m in metrics)])
     return rows
-
-
-COLUMNS_METRICS = tuple(m for m, _ in COLUMNS)
 
 
 def failed_checks(r: CaseResult) -> list[str]:
@@ -105,10 +110,10 @@ def accuracy_plot(figures: Figures) -> bytes:
         ax.bar(xs, [figures[g].get(metric, 0.0) for g in langs], width, label=title)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(langs))])
     ax.set_xticklabels([g.split(":", 1)[1] for g in langs])
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.2)
     ax.set_ylabel("rate")
     ax.set_title("Accuracy by language")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper center", ncols=len(PLOTTED), fontsize="small", frameon=False)
     fig.tight_layout()
     return _png(fig)
 
@@ -123,6 +128,12 @@ def latency_plot(results: Sequence[CaseResult]) -> bytes:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.hist(totals or [0.0], bins=min(30, max(5, len(totals) // 3)))
+    for q, style in ((50, "--"), (95, ":")):
+        value = percentile(totals, q)
+        if value is not None:
+            ax.axvline(value, color="black", linestyle=style, label=f"p{q} {value:.0f} ms")
+    if totals:
+        ax.legend(fontsize="small")
     ax.set_xlabel("total ms per reply")
     ax.set_ylabel("replies")
     ax.set_title("Latency")
@@ -130,9 +141,9 @@ def latency_plot(results: Sequence[CaseResult]) -> bytes:
     return _png(fig)
 
 
-def _png(fig: object) -> bytes:
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")  # type: ignore[attr-defined]
+    fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
@@ -158,7 +169,7 @@ def markdown(
     lines += ["", "## Overall", ""]
     overall = report.figures.get("all", {})
     lines += _md_table(["metric", "value"], [[m, fmt(m, v)] for m, v in sorted(overall.items())])
-    header = ["lang", *(t for _, t in COLUMNS[:])]
+    header = ["lang", *(t for _, t in COLUMNS)]
     lines += ["", "## By language", ""]
     lines += _md_table(header, table_rows(report.figures, "lang:"))
     lines += ["", "## By kind", ""]

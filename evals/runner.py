@@ -38,7 +38,10 @@ from rag.types import SearchFilters
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total), as in ingest
-RETRIEVAL_K = 5
+# chunks searched for the retrieval metrics; several chunks of one document count once, so
+# hit@5 means "in the first five documents" and MRR is computed over the first ten documents
+RETRIEVAL_CHUNKS = 20
+RANKED_DOCS = 10
 
 
 @dataclass
@@ -170,8 +173,9 @@ def run_case(
             ask(turn.content)
     reply = ask(case.question)
 
-    res = retriever.search(standalone_query(case), RETRIEVAL_K, SearchFilters(market=reply.country))
-    retrieved = list(dict.fromkeys(h.chunk.doc_id for h in res.hits))
+    filters = SearchFilters(market=reply.country)
+    res = retriever.search(standalone_query(case), RETRIEVAL_CHUNKS, filters)
+    retrieved = list(dict.fromkeys(h.chunk.doc_id for h in res.hits))[:RANKED_DOCS]
     source_texts = [
         chunk.text
         for doc_id in dict.fromkeys(str(s["doc_id"]) for s in reply.sources)

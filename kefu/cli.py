@@ -7,6 +7,7 @@ import os
 
 import typer
 
+from evals.cli import app as eval_app
 from ingest.cli import app as ingest_app
 from rag.cli import ask_command, chat_command, models_app, search_command
 from rag.ops_cli import handoff_app, privacy_app
@@ -24,6 +25,7 @@ app.command("search")(search_command)
 app.command("ask")(ask_command)
 app.command("chat")(chat_command)
 app.add_typer(handoff_app, name="handoff")
+app.add_typer(eval_app, name="eval")
 app.command("serve")(serve_command)
 app.add_typer(privacy_app, name="privacy")
 

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS handoffs (
     status TEXT NOT NULL DEFAULT 'open',   -- open | claimed | resolved
     agent TEXT,
     created_at TEXT NOT NULL,
-    resolved_at TEXT
+    resolved_at TEXT,
+    resolved_after_turn INTEGER  -- the session's last turn id when resolved
 );
 CREATE INDEX IF NOT EXISTS handoffs_session ON handoffs(session_id, status);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -76,6 +77,9 @@ class ConversationStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(handoffs)").fetchall()}
+            if "resolved_after_turn" not in cols:  # databases made before the column existed
+                self._db.execute("ALTER TABLE handoffs ADD COLUMN resolved_after_turn INTEGER")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open conversations {db_path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -202,22 +206,26 @@ class ConversationStore:
     def set_handoff_status(self, handoff_id: int, status: str, agent: str | None = None) -> None:
         if self.handoff(handoff_id) is None:
             raise NotFound(f"no handoff {handoff_id}")
+        resolved = status == "resolved"
         with self._lock:
             self._db.execute(
-                "UPDATE handoffs SET status=?, agent=COALESCE(?, agent), resolved_at=? WHERE id=?",
-                (status, agent, _now() if status == "resolved" else None, handoff_id),
+                "UPDATE handoffs SET status=?, agent=COALESCE(?, agent), resolved_at=?, "
+                "resolved_after_turn=(SELECT MAX(t.id) FROM turns t "
+                "WHERE t.session_id=handoffs.session_id AND ?) WHERE id=?",
+                (status, agent, _now() if resolved else None, int(resolved), handoff_id),
             )
 
     def failures_since_handoff(self, session_id: str) -> int:
         """Assistant turns that could not help, since the last resolved handoff (so a session
         returned to the bot does not re-escalate on old context)."""
         row = self._db.execute(
-            "SELECT MAX(resolved_at) FROM handoffs WHERE session_id=? AND status='resolved'",
+            "SELECT MAX(resolved_after_turn) FROM handoffs WHERE session_id=? "
+            "AND status='resolved'",
             (session_id,),
         ).fetchone()
-        since = row[0] if row and row[0] else ""
+        since = int(row[0]) if row and row[0] is not None else 0
         rows = self._db.execute(
-            "SELECT meta FROM turns WHERE session_id=? AND role='assistant' AND created_at>=?",
+            "SELECT meta FROM turns WHERE session_id=? AND role='assistant' AND id>?",
             (session_id, since),
         ).fetchall()
         return sum(
