@@ -68,6 +68,13 @@ def _ignored_patterns(root: Path) -> list[str]:
     ]
 
 
+def _ignores(pattern: str, rel: str) -> bool:
+    """A glob on the relative path; "folder/" ignores everything under that folder."""
+    if pattern.endswith("/"):
+        return rel.startswith(pattern) or fnmatch.fnmatch(rel, pattern + "*")
+    return fnmatch.fnmatch(rel, pattern)
+
+
 def discover(root: Path) -> tuple[list[Path], list[Path]]:
     """(supported files, unsupported files) under root, skipping hidden and ignored paths."""
     patterns = _ignored_patterns(root)
@@ -77,7 +84,7 @@ def discover(root: Path) -> tuple[list[Path], list[Path]]:
         rel = p.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or not p.is_file():
             continue
-        if any(fnmatch.fnmatch(rel.as_posix(), pat) for pat in patterns):
+        if any(_ignores(pat, rel.as_posix()) for pat in patterns):
             continue
         (files if p.suffix.lower() in SUPPORTED else unsupported).append(p)
     return files, unsupported

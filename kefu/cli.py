@@ -12,6 +12,7 @@ from ingest.cli import app as ingest_app
 from rag.cli import ask_command, chat_command, models_app, search_command
 from rag.ops_cli import handoff_app, privacy_app
 from rag.pii import install_log_redaction
+from rag.store_cli import store_app
 from server.cli import serve_command
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.add_typer(handoff_app, name="handoff")
 app.add_typer(eval_app, name="eval")
 app.command("serve")(serve_command)
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(store_app, name="store")
 
 
 @app.callback()

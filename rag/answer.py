@@ -24,8 +24,10 @@ from rag.escalation import Escalation, EscalationPolicy
 from rag.grounding import repeats_question, ungrounded_numbers, wrong_language
 from rag.injection import leaks, looks_like_injection
 from rag.localization import country_mentioned, frame, language_name
+from rag.orders import OrderAssistant
+from rag.personalisation import Personal, Personaliser
 from rag.pii import redact
-from rag.ports import ChatModel, LanguageDetector, TokenCounter
+from rag.ports import ChatModel, LanguageDetector, OrderConnector, TokenCounter
 from rag.prompts import Prompt, load_prompt
 from rag.retrieval import Retriever
 from rag.settings import AnswerSettings, LLMSettings
@@ -43,6 +45,7 @@ class AskRequest:
     customer_id: str | None = None
     country: str | None = None
     locale: str | None = None
+    email: str | None = None  # the shopper's e-mail, when the storefront or shopper gave it
 
 
 @dataclass
@@ -57,9 +60,11 @@ class Reply:
     model: str
     timings_ms: dict[str, float]
     session_id: str
-    mode: str  # llm | faq | extractive | dont_know | fallback
+    mode: str  # llm | faq | extractive | dont_know | fallback | handoff | order | order_ask ...
     usage: dict[str, int] = field(default_factory=dict)
     country: str | None = None
+    personalisation: list[str] = field(default_factory=list)  # ids of the rules that applied
+    order: str | None = None  # the order number this turn was about
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,8 +95,16 @@ class AnswerPipeline:
         settings: AnswerSettings,
         llm_settings: LLMSettings,
         escalation: EscalationPolicy | None = None,
+        orders: OrderAssistant | None = None,
+        customers: OrderConnector | None = None,
+        personaliser: Personaliser | None = None,
+        seller_language: str = "en",
     ) -> None:
         self.escalation = escalation
+        self.orders = orders
+        self.customers = customers
+        self.personaliser = personaliser
+        self.seller_language = seller_language
         self.retriever = retriever
         self.detector = detector
         self.counter = counter
@@ -141,9 +154,11 @@ class AnswerPipeline:
         )
 
         sent_text = False
+        customer_key = req.customer_id or req.email or session.get("customer_id")
+        personal = self._personal(customer_key, lang)
         active = self.conversations.active_handoff(session_id)
         pre = (
-            self.escalation.before_answer(req.message)
+            self.escalation.before_answer(req.message, personal.routing)
             if self.escalation and active is None
             else Escalation(False)
         )
@@ -156,13 +171,28 @@ class AnswerPipeline:
             reply.intent = "injection"
         elif pre.escalate:
             self._hand_off(req, reply, pre, history)
+        elif self.orders is not None and self.orders.wants(req.message, session_id):
+            t = time.perf_counter()
+            customer_key = self._order_turn(req, reply, pre, personal, history) or customer_key
+            if customer_key and not personal.rule_ids:  # a verified order tells who is asking
+                personal = self._personal(customer_key, lang)
+            timings["order"] = _ms(t)
         else:
-            for ev in self._answer(req, query, lang, country, reply, timings, pre, history):
+            for ev in self._answer(
+                req, query, lang, country, reply, timings, pre, history, personal
+            ):
                 sent_text = sent_text or ev.type in {"token", "replace"}
                 yield ev
 
+        reply.personalisation = personal.rule_ids
+        if personal.facts and reply.mode in {"llm", "faq", "extractive", "fallback", "order"}:
+            extra = f"{frame(lang, 'personal_intro')} {' '.join(personal.facts)}"
+            reply.reply = f"{reply.reply}\n\n{extra}"
+            if sent_text:
+                yield Event("replace", reply.reply)
+
         timings["total"] = _ms(t0)
-        self._record(req, reply, session_id, country)
+        self._record(req, reply, session_id, country, customer_key)
         if not sent_text:  # replies that were not generated token by token arrive whole
             yield Event("token", reply.reply)
         yield Event("sources", reply.sources)
@@ -180,6 +210,7 @@ class AnswerPipeline:
         timings: dict[str, float],
         pre: Escalation,
         history: list[Turn],
+        personal: Personal,
     ) -> Iterator[Event]:
         t = time.perf_counter()
         filters = SearchFilters(market=country)
@@ -216,6 +247,7 @@ class AnswerPipeline:
                 topic=reply.intent or (res.hits[0].chunk.doc_type if res.hits else None),
                 failures=self.conversations.failures_since_handoff(reply.session_id),
                 answered=reply.mode in {"llm", "faq", "extractive"},
+                routing=personal.routing,
             )
             if post.escalate:
                 answer = reply.reply if reply.mode in {"llm", "faq", "extractive"} else ""
@@ -224,15 +256,61 @@ class AnswerPipeline:
                     reply.reply = f"{answer}\n\n{reply.reply}"
                 yield Event("replace", reply.reply)
 
+    def _personal(self, key: str | None, lang: str) -> Personal:
+        """The seller's personalisation rules applied to this shopper's profile, if known."""
+        if self.personaliser is None or self.customers is None or not key:
+            return Personal()
+        try:
+            customer = self.customers.get_customer(key)
+        except KefuError as exc:  # the storefront is down: answer without personalisation
+            log.warning("customer lookup failed (%s)", exc.__class__.__name__)
+            return Personal()
+        return self.personaliser.apply(customer, lang)
+
+    def _order_turn(
+        self,
+        req: AskRequest,
+        reply: Reply,
+        pre: Escalation,
+        personal: Personal,
+        history: list[Turn],
+    ) -> str | None:
+        """Order tracking: the reply is built from order data (rag/orders.py), never generated.
+        Returns the customer id of a verified order."""
+        assert self.orders is not None
+        out = self.orders.handle(
+            req.message,
+            lang=reply.language,
+            session_id=reply.session_id,
+            email=req.email,
+            customer_id=req.customer_id,
+            order_problem_to_human=bool(personal.routing and personal.routing.order_problem),
+        )
+        reply.reply, reply.mode, reply.sources = out.text, out.mode, out.sources
+        reply.order, reply.intent = out.order_number, "order_status"
+        reply.confidence = 1.0 if out.mode == "order" else 0.0
+        reply.escalation = pre.to_dict()
+        if out.escalate:
+            self._hand_off(req, reply, Escalation(True, out.escalate, pre.score), history)
+            reply.reply = f"{out.text}\n\n{reply.reply}"
+            reply.mode = "order_handoff"
+        return out.customer_id
+
     def _hand_off(
         self, req: AskRequest, reply: Reply, esc: Escalation, history: list[Turn]
     ) -> None:
         """Open a handoff for an agent and tell the shopper a person will take over."""
         first = next((t.content for t in history if t.role == "user"), req.message)
-        summary = (
-            f"Reason: {esc.reason}. Shopper language: {reply.language}. "
-            f"Country: {reply.country or 'unknown'}. Turns so far: {len(history) // 2 + 1}. "
-            f"First message: {first[:200]!r}. Last message: {req.message[:200]!r}."
+        summary = frame(
+            self.seller_language,
+            "handoff_summary",
+            reason=str(esc.reason),
+            language=language_name(reply.language),
+            country=reply.country or "-",
+            turns=str(len(history) // 2 + 1),
+            order=f"#{reply.order}" if reply.order else "-",
+            first=repr(first[:200]),
+            last=repr(req.message[:200]),
         )
         self.conversations.open_handoff(
             reply.session_id,
@@ -449,11 +527,18 @@ class AnswerPipeline:
     def _source(doc_id: str, title: str, chunk_id: str, score: float) -> dict[str, Any]:
         return {"doc_id": doc_id, "title": title, "chunk_id": chunk_id, "score": round(score, 5)}
 
-    def _record(self, req: AskRequest, reply: Reply, session_id: str, country: str | None) -> None:
+    def _record(
+        self,
+        req: AskRequest,
+        reply: Reply,
+        session_id: str,
+        country: str | None,
+        customer_id: str | None,
+    ) -> None:
         self.conversations.append(
             session_id,
             Turn(role="user", content=req.message, language=reply.language),
-            customer_id=req.customer_id,
+            customer_id=customer_id,
             country=country,
         )
         self.conversations.append(
@@ -468,6 +553,8 @@ class AnswerPipeline:
                     "confidence": reply.confidence,
                     "prompt_version": reply.prompt_version,
                     "model": reply.model,
+                    "personalisation": reply.personalisation,
+                    "order": reply.order,
                     "usage": reply.usage,
                     "timings_ms": reply.timings_ms,
                 },

@@ -188,6 +188,7 @@ def ask_command(
                 message=question,
                 session_id=session,
                 customer_id=customer,
+                email=customer if customer and "@" in customer else None,
                 country=country,
                 locale=locale,
             )
@@ -228,7 +229,11 @@ def chat_command(
         with user_errors():
             for ev in pipeline.stream(
                 AskRequest(
-                    message=message, session_id=session_id, customer_id=customer, country=country
+                    message=message,
+                    session_id=session_id,
+                    customer_id=customer,
+                    email=customer if customer and "@" in customer else None,
+                    country=country,
                 )
             ):
                 if ev.type == "token":

@@ -6,13 +6,24 @@ import logging
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from rag.answer import AnswerPipeline
 from rag.conversations import ConversationStore
 from rag.errors import ConfigError, ModelUnavailable
 from rag.escalation import EmotionScorer, EscalationPolicy
 from rag.index import KnowledgeIndex
 from rag.modelstore import resolve
-from rag.ports import ChatModel, Embedder, LanguageDetector, TokenCounter, VectorStore
+from rag.orders import OrderAssistant
+from rag.personalisation import Personaliser
+from rag.ports import (
+    ChatModel,
+    Embedder,
+    LanguageDetector,
+    OrderConnector,
+    TokenCounter,
+    VectorStore,
+)
 from rag.retrieval import Retriever
 from rag.settings import Settings
 
@@ -130,6 +141,52 @@ def build_chat_model(settings: Settings, counter: TokenCounter) -> ChatModel | N
     raise ConfigError(f"unknown LLM provider {cfg.provider!r}")
 
 
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value else ""
+
+
+def build_order_connector(settings: Settings) -> OrderConnector | None:
+    """Orders and customers: the embedded SQLite store or a storefront's API."""
+    c = settings.commerce
+    match c.provider:
+        case "none":
+            return None
+        case "sqlite":
+            from rag.adapters.sqlite_orders import SqliteOrders
+
+            return SqliteOrders(settings.commerce_db())
+        case "shopify":
+            from rag.adapters.shopify_orders import ShopifyOrders
+
+            return ShopifyOrders(
+                c.shopify_shop or "",
+                _secret(c.shopify_token),
+                c.shopify_api_version,
+                timeout_s=c.timeout_s,
+                max_retries=c.max_retries,
+            )
+        case "woocommerce":
+            from rag.adapters.woocommerce_orders import WooCommerceOrders
+
+            return WooCommerceOrders(
+                c.woocommerce_url or "",
+                _secret(c.woocommerce_key),
+                _secret(c.woocommerce_secret),
+                timeout_s=c.timeout_s,
+                max_retries=c.max_retries,
+            )
+        case "magento":
+            from rag.adapters.magento_orders import MagentoOrders
+
+            return MagentoOrders(
+                c.magento_url or "",
+                _secret(c.magento_token),
+                timeout_s=c.timeout_s,
+                max_retries=c.max_retries,
+            )
+    raise ConfigError(f"unknown commerce provider {c.provider!r}")
+
+
 class Container:
     """The wired application for one store. Parts are built on first use, once."""
 
@@ -198,7 +255,31 @@ class Container:
             settings=self.settings.answer,
             llm_settings=self.settings.llm,
             escalation=self.escalation,
+            orders=self.orders,
+            customers=self.commerce,
+            personaliser=self.personaliser,
+            seller_language=self.settings.guardrails.seller_language,
         )
+
+    @cached_property
+    def commerce(self) -> OrderConnector | None:
+        return build_order_connector(self.settings)
+
+    @cached_property
+    def orders(self) -> OrderAssistant | None:
+        if self.commerce is None:
+            return None
+        return OrderAssistant(
+            self.commerce,
+            index=self.index,
+            conversations=self.conversations,
+            settings=self.settings.commerce,
+        )
+
+    @cached_property
+    def personaliser(self) -> Personaliser | None:
+        path = self.settings.commerce.rules_file
+        return Personaliser.from_file(path) if path else None
 
     @cached_property
     def escalation(self) -> EscalationPolicy | None:

@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS handoffs (
     resolved_after_turn INTEGER  -- the session's last turn id when resolved
 );
 CREATE INDEX IF NOT EXISTS handoffs_session ON handoffs(session_id, status);
+CREATE TABLE IF NOT EXISTS session_state (
+    session_id TEXT PRIMARY KEY,  -- no foreign key: state may be written before the first turn
+    state TEXT NOT NULL DEFAULT '{}',  -- small JSON: pending order checks, never PII
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL REFERENCES sessions(session_id) ON DELETE CASCADE,
@@ -143,6 +148,22 @@ class ConversationStore:
             return None
         keys = ("session_id", "customer_id", "language", "country", "created_at", "updated_at")
         return dict(zip(keys, row, strict=True))
+
+    def state(self, session_id: str) -> dict[str, Any]:
+        """Small per-session state kept between turns (e.g. an order check in progress)."""
+        row = self._db.execute(
+            "SELECT state FROM session_state WHERE session_id=?", (session_id,)
+        ).fetchone()
+        return dict(json.loads(row[0])) if row else {}
+
+    def set_state(self, session_id: str, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO session_state(session_id, state, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(session_id) DO UPDATE SET state=excluded.state, "
+                "updated_at=excluded.updated_at",
+                (session_id, json.dumps(state, ensure_ascii=False), _now()),
+            )
 
     # -- handoffs -----------------------------------------------------------------------------
     def open_handoff(
@@ -291,6 +312,9 @@ class ConversationStore:
                         f"DELETE FROM feedback WHERE session_id IN ({marks})", sessions
                     )
                     self._db.execute(
+                        f"DELETE FROM session_state WHERE session_id IN ({marks})", sessions
+                    )
+                    self._db.execute(
                         f"DELETE FROM sessions WHERE session_id IN ({marks})", sessions
                     )
             except BaseException:
@@ -316,6 +340,7 @@ class ConversationStore:
                 self._db.execute("DELETE FROM turns WHERE session_id=?", (sid,))
                 self._db.execute("DELETE FROM handoffs WHERE session_id=?", (sid,))
                 self._db.execute("DELETE FROM feedback WHERE session_id=?", (sid,))
+                self._db.execute("DELETE FROM session_state WHERE session_id=?", (sid,))
                 self._db.execute("DELETE FROM sessions WHERE session_id=?", (sid,))
         if old:
             self._scrub()

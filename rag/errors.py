@@ -8,6 +8,8 @@ KefuError
 ├── IngestError              a document could not be ingested
 │   ├── UnsupportedFile      no loader for this file type
 │   └── UnreadableFile       empty, encrypted, corrupt or undecodable
+├── ConnectorUnavailable     a storefront API (Shopify, WooCommerce, Magento) is down or throttling
+│   └── ConnectorAuthError   the storefront refused kefu's credentials (401/403)
 ├── NotFound                 an id (document, session, handoff, order) does not exist
 └── InvalidInput             a request is malformed or too large
 """
@@ -44,6 +46,14 @@ class UnsupportedFile(IngestError):
 
 
 class UnreadableFile(IngestError):
+    pass
+
+
+class ConnectorUnavailable(KefuError):
+    pass
+
+
+class ConnectorAuthError(ConnectorUnavailable):
     pass
 
 

@@ -9,6 +9,9 @@ Signals, checked on every turn:
                      examples (rag/data/emotion_examples.yaml)
   low_confidence     retrieval is unsure and the message is about money, an order or a complaint
   repeated_failure   kefu could not help N times in the session since the last handoff
+  vip                a seller rule (rag/personalisation.py) sends this customer to a person
+                     sooner: a milder emotion, fewer failures, any unsure answer
+  order_exception    (rag/orders.py) a late parcel or a failed delivery
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from rag.localization import phrases
+from rag.personalisation import Routing
 from rag.ports import Embedder
 
 VALENCE = {"angry": 0.0, "frustrated": 0.25, "neutral": 0.65, "happy": 1.0}
@@ -120,7 +124,7 @@ class EscalationPolicy:
         self.legal = PhraseMatcher("legal_threat")
         self.chargeback = PhraseMatcher("chargeback")
 
-    def before_answer(self, message: str) -> Escalation:
+    def before_answer(self, message: str, routing: Routing | None = None) -> Escalation:
         """Signals in the message itself, checked before any answer is drafted."""
         valence, _ = self.emotion.score(message)
         if self.legal.match(message):
@@ -131,6 +135,8 @@ class EscalationPolicy:
             return Escalation(True, "human_request", valence)
         if valence < self.emotion_threshold:
             return Escalation(True, "negative_emotion", valence)
+        if routing and routing.emotion_below is not None and valence < routing.emotion_below:
+            return Escalation(True, routing.reason, valence)
         return Escalation(False, None, valence)
 
     def after_answer(
@@ -141,6 +147,7 @@ class EscalationPolicy:
         topic: str | None,
         failures: int,
         answered: bool,
+        routing: Routing | None = None,
     ) -> Escalation:
         """Signals that depend on how well kefu could answer."""
         if not answered and failures + 1 >= self.max_failures:
@@ -148,4 +155,9 @@ class EscalationPolicy:
         sensitive = topic in MONEY_TOPICS or (valence is not None and valence < 0.5)
         if confidence < self.low_confidence and sensitive:
             return Escalation(True, "low_confidence", valence)
+        if routing is not None:
+            if not answered and routing.max_failures and failures + 1 >= routing.max_failures:
+                return Escalation(True, routing.reason, valence)
+            if routing.low_confidence and confidence < self.low_confidence:
+                return Escalation(True, routing.reason, valence)
         return Escalation(False, None, valence)

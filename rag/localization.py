@@ -14,12 +14,19 @@ from babel import Locale, UnknownLocaleError
 FALLBACK = "en"
 
 
+FRAME_FILES = ("frames.yaml", "order_frames.yaml", "order_words.yaml")
+
+
 @lru_cache(maxsize=1)
 def _frames() -> dict[str, Any]:
-    raw = (files("rag") / "data" / "frames.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(raw)
-    assert isinstance(data, dict)
-    return data
+    """All frame files merged: per language (and per phrase list) their keys are combined."""
+    merged: dict[str, Any] = {}
+    for name in FRAME_FILES:
+        data = yaml.safe_load((files("rag") / "data" / name).read_text(encoding="utf-8"))
+        assert isinstance(data, dict)
+        for key, table in data.items():
+            merged.setdefault(key, {}).update(table)
+    return merged
 
 
 def languages() -> list[str]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag.commerce import Customer, Order
 from rag.types import Message
 
 MetadataValue = str | int | float | bool
@@ -78,3 +79,21 @@ class ChatModel(Protocol):
     ) -> Iterator[str]: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+class OrderConnector(Protocol):
+    """A storefront's orders and customers (SQLite, Shopify, WooCommerce, Magento).
+
+    Lookups return None for what does not exist; verification (does this shopper own the
+    order?) is the caller's job, so every connector is held to the same rule. Failures of the
+    platform raise ConnectorUnavailable (ConnectorAuthError for rejected credentials)."""
+
+    name: str
+
+    def get_order(self, number: str) -> Order | None:
+        """The order the shopper calls `number` ("1042", without "#")."""
+        ...
+
+    def get_customer(self, key: str) -> Customer | None:
+        """A customer by the platform's customer id or by e-mail address."""
+        ...

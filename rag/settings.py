@@ -78,6 +78,39 @@ class GuardrailSettings(BaseModel):
     low_confidence: float = 0.45  # retrieval confidence under which money/order questions escalate
     max_failures: int = 2  # unanswered turns in a session before a person takes over
     retention_days: int = 180  # transcripts older than this are purged by `kefu privacy purge`
+    seller_language: str = "en"  # the language of the handoff summaries agents read
+
+
+class CommerceSettings(BaseModel):
+    """Where orders and customers come from, and how kefu talks about them."""
+
+    # sqlite: the embedded store (`kefu store import`); none: order questions go to a person
+    provider: Literal["sqlite", "shopify", "woocommerce", "magento", "none"] = "sqlite"
+    sqlite_path: Path | None = None  # default: KEFU_DATA_DIR/commerce.sqlite3
+    # Shopify Admin GraphQL: shop domain (my-shop.myshopify.com) and an Admin API access token
+    shopify_shop: str | None = None
+    shopify_api_version: str = "2025-01"
+    shopify_token: SecretStr | None = None
+    # WooCommerce REST v3: the site URL and a consumer key/secret
+    woocommerce_url: str | None = None
+    woocommerce_key: SecretStr | None = None
+    woocommerce_secret: SecretStr | None = None
+    # Adobe Commerce / Magento REST: the base URL (https://shop.example/rest/default) and token
+    magento_url: str | None = None
+    magento_token: SecretStr | None = None
+    timeout_s: float = 10.0
+    max_retries: int = 3  # retries of a throttled (429) or failing (5xx) call, with backoff
+    # proof of ownership accepted with an order number
+    verify_with: list[Literal["email", "postcode"]] = Field(default=["email", "postcode"])
+    max_verification_failures: int = 3  # per session; then only a person can help
+    # a chat request's customer_id proves ownership of that customer's orders: only when the
+    # storefront sets it server-side for a signed-in shopper (never from the public widget)
+    trust_customer_id: bool = False
+    # keep these in line with your tracking policy: no scan for this long = a late parcel
+    stale_days_standard: int = 10
+    stale_days_express: int = 5
+    # personalisation rules (YAML); none = no personalisation
+    rules_file: Path | None = None
 
 
 EXAMPLE_ADMIN_KEY = "change-me"
@@ -97,7 +130,12 @@ class ServerSettings(BaseModel):
     rate_per_session: int = 20  # messages per minute
     rate_per_ip: int = 60  # requests per minute
     llm_queue: int = 8  # requests waiting for the local model before falling back
+    llm_concurrency: int = 16  # requests an OpenAI-compatible endpoint serves at once
     ingest_folder: Path | None = None  # what `POST /v1/admin/ingest` syncs without uploads
+    # `kefu serve` logs: json (one object per line) or text; at INFO one line per request with
+    # its id, route, status and latency, never shopper text
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
 
 
 class Settings(BaseSettings):
@@ -122,6 +160,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    commerce: CommerceSettings = Field(default_factory=CommerceSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -131,9 +170,27 @@ class Settings(BaseSettings):
                 "KEFU_LLM__PROVIDER=openai needs KEFU_LLM__API_KEY (or KEFU_LLM__BASE_URL for a "
                 "local OpenAI-compatible server)"
             )
+        c = self.commerce
+        needs = {
+            "shopify": {"SHOPIFY_SHOP": c.shopify_shop, "SHOPIFY_TOKEN": c.shopify_token},
+            "woocommerce": {
+                "WOOCOMMERCE_URL": c.woocommerce_url,
+                "WOOCOMMERCE_KEY": c.woocommerce_key,
+                "WOOCOMMERCE_SECRET": c.woocommerce_secret,
+            },
+            "magento": {"MAGENTO_URL": c.magento_url, "MAGENTO_TOKEN": c.magento_token},
+        }.get(c.provider, {})
+        missing = [f"KEFU_COMMERCE__{k}" for k, v in needs.items() if not v]
+        if missing:
+            raise ConfigError(
+                f"KEFU_COMMERCE__PROVIDER={c.provider} needs " + " and ".join(missing)
+            )
         if not self.store.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"store name {self.store!r}: use letters, digits, '-' and '_'")
         return self
+
+    def commerce_db(self) -> Path:
+        return self.commerce.sqlite_path or self.data_dir / "commerce.sqlite3"
 
     def store_dir(self, store: str | None = None) -> Path:
         name = store or self.store

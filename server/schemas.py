@@ -11,6 +11,8 @@ class ChatRequest(BaseModel):
     message: str = Field(min_length=1)
     session_id: str | None = Field(default=None, max_length=128)
     customer_id: str | None = Field(default=None, max_length=256)
+    # the shopper's e-mail (pre-chat form or signed-in storefront): proof for order lookups
+    email: str | None = Field(default=None, max_length=254)
     country: str | None = Field(default=None, min_length=2, max_length=3)
     locale: str | None = Field(default=None, max_length=16)
     store: str | None = Field(default=None, max_length=64)
@@ -44,6 +46,8 @@ class ChatResponse(BaseModel):
     mode: str
     usage: dict[str, int]
     country: str | None
+    personalisation: list[str] = Field(default_factory=list)
+    order: str | None = None
 
 
 class TurnOut(BaseModel):

@@ -43,14 +43,22 @@ def _observe(st: AppState, reply: Reply) -> None:
         st.metrics.fallbacks.inc()
     for kind, n in reply.usage.items():
         st.metrics.tokens.labels(kind).inc(n)
+    # ids, counts and timings only: the shopper's text and the reply stay out of the logs
     log.info(
-        "reply session=%s lang=%s mode=%s conf=%.2f total_ms=%s prompt=%s",
-        reply.session_id,
-        reply.language,
-        reply.mode,
-        reply.confidence,
-        reply.timings_ms.get("total"),
-        reply.prompt_version,
+        "reply",
+        extra={
+            "session_id": reply.session_id,
+            "language": reply.language,
+            "mode": reply.mode,
+            "confidence": reply.confidence,
+            "sources": len(reply.sources),
+            "escalation": reply.escalation.get("reason")
+            if reply.escalation.get("escalate")
+            else None,
+            "total_ms": reply.timings_ms.get("total"),
+            "prompt_version": reply.prompt_version,
+            "completion_tokens": reply.usage.get("completion_tokens"),
+        },
     )
 
 
@@ -68,6 +76,7 @@ async def chat(body: ChatRequest, request: Request) -> Any:
         message=body.message,
         session_id=session_id,
         customer_id=body.customer_id,
+        email=body.email,
         country=body.country,
         locale=body.locale,
     )

@@ -1,0 +1,342 @@
+"""Order tracking: "where is my order #1042?" answered from live order data.
+
+The flow per session: find the order number (or ask for it), ask for proof of ownership (the
+order's e-mail or shipping postcode), look the order up through the storefront connector, and
+reply with its state, parcels, last scan and the delivery window the shop's shipping policy
+gives for the destination. A late parcel or a failed delivery goes to a person
+(`order_exception`).
+
+Every sentence is a localised frame filled with order data or figures from the shop's
+documents, so nothing in an order reply is generated: no status, date or number can be
+invented. A failed check reads the same whether the order exists or not (no enumeration), and
+after `max_verification_failures` in a session kefu stops checking and offers a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from babel.dates import format_date
+
+from rag.commerce import Fulfilment, Order, normalise_order_number
+from rag.conversations import ConversationStore
+from rag.delivery import Doc, Window, add_business_days, business_days_between, find_window
+from rag.errors import ConnectorUnavailable
+from rag.index import KnowledgeIndex
+from rag.localization import frame, phrases
+from rag.markets import applicable_markets
+from rag.ports import OrderConnector
+from rag.settings import CommerceSettings
+
+log = logging.getLogger(__name__)
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HASH_NUMBER = re.compile(r"#\s*([A-Za-z]{0,4}-?\d{3,12})\b")
+_DIGITS = re.compile(r"(?<![\w.@-])([A-Za-z]{0,4}-?\d{3,12})(?![\w@-])")
+IN_TRANSIT = {"in_transit", "customs_hold", "partially_shipped", "out_for_delivery"}
+PROBLEMS = {"delivery_exception"}
+
+
+def _norm(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+@dataclass
+class OrderReply:
+    text: str
+    mode: str  # order | order_ask | order_unverified | order_locked | order_unavailable
+    order_number: str | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    escalate: str | None = None  # order_exception when a person should take over
+    late: bool = False
+    customer_id: str | None = None  # the verified order's customer
+
+
+class OrderAssistant:
+    def __init__(
+        self,
+        connector: OrderConnector,
+        *,
+        index: KnowledgeIndex,
+        conversations: ConversationStore,
+        settings: CommerceSettings,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.connector = connector
+        self.index = index
+        self.conversations = conversations
+        self.settings = settings
+        self.now = now
+        self.intent = sorted(
+            {_norm(p) for ps in phrases("order_status").values() for p in ps}, key=len
+        )
+        self.nouns = sorted({_norm(p) for ps in phrases("order_noun").values() for p in ps})
+
+    # -- detection ----------------------------------------------------------------------------
+    def order_number(self, message: str) -> str | None:
+        """An order number the shopper wrote: "#1042", or digits right after "order"/"pedido"/
+        "订单"… Postcodes and amounts elsewhere in the message are not taken for one."""
+        if m := _HASH_NUMBER.search(message):
+            return normalise_order_number(m.group(1))
+        t = _norm(message)
+        for noun in self.nouns:
+            i = t.find(noun)
+            while i >= 0:
+                tail = t[i + len(noun) : i + len(noun) + 24]
+                m = re.match(r"[^\d@]{0,14}?(?:(?<=\W)|^)([a-z]{0,4}-?\d{3,12})(?![\w@])", tail)
+                if m:
+                    return normalise_order_number(m.group(1))
+                i = t.find(noun, i + 1)
+        return None
+
+    def wants(self, message: str, session_id: str) -> bool:
+        """Is this turn about an order's whereabouts (or the answer to kefu's question)?"""
+        t = _norm(message)
+        if any(p in t for p in self.intent) or self.order_number(message):
+            return True
+        pending = self.conversations.state(session_id).get("order", {}).get("pending")
+        return bool(pending and (_EMAIL.search(message) or self._proof_tokens(message)))
+
+    # -- the flow -----------------------------------------------------------------------------
+    def handle(
+        self,
+        message: str,
+        *,
+        lang: str,
+        session_id: str,
+        email: str | None = None,
+        customer_id: str | None = None,
+        order_problem_to_human: bool = False,
+    ) -> OrderReply:
+        state = self.conversations.state(session_id)
+        st: dict[str, Any] = state.setdefault("order", {})
+        verified: list[str] = st.setdefault("verified", [])
+        if st.get("failures", 0) >= self.settings.max_verification_failures:
+            return OrderReply(f"{frame(lang, 'order_locked')}", "order_locked")
+
+        number = self.order_number(message) or st.get("pending")
+        if number is None and len(verified) == 1:
+            number = verified[0]  # "and when will it arrive?" about the order we just checked
+        if number is None:
+            self._save(session_id, state)
+            return OrderReply(frame(lang, "ask_order_number"), "order_ask")
+
+        try:
+            if number not in verified:
+                proofs = self._proofs(message, number, email)
+                trusted = customer_id if self.settings.trust_customer_id else None
+                if not proofs and trusted is None:
+                    st["pending"] = number
+                    self._save(session_id, state)
+                    return OrderReply(
+                        frame(lang, "order_ask_verification", number=number), "order_ask", number
+                    )
+                order = self.connector.get_order(number)
+                if order is None or not self._owns(order, proofs, trusted):
+                    st["failures"] = st.get("failures", 0) + 1
+                    st["pending"] = None
+                    self._save(session_id, state)
+                    log.info("order check failed (%d in session)", st["failures"])
+                    if st["failures"] >= self.settings.max_verification_failures:
+                        return OrderReply(frame(lang, "order_locked"), "order_locked")
+                    return OrderReply(frame(lang, "verification_failed"), "order_unverified")
+                verified.append(number)
+                st["pending"] = None
+                self._save(session_id, state)
+            else:
+                order = self.connector.get_order(number)
+                if order is None:  # deleted since it was checked
+                    return OrderReply(frame(lang, "verification_failed"), "order_unverified")
+        except ConnectorUnavailable as exc:
+            log.warning("order connector %s unavailable: %s", self.connector.name, exc)
+            return OrderReply(frame(lang, "order_unavailable"), "order_unavailable", number)
+        return self.describe(order, lang, order_problem_to_human=order_problem_to_human)
+
+    # -- the reply ----------------------------------------------------------------------------
+    def describe(
+        self, order: Order, lang: str, *, order_problem_to_human: bool = False
+    ) -> OrderReply:
+        """The order's state in the shopper's language, from order data and shop documents."""
+        n = order.number
+        now = self.now()
+        lines: list[str] = []
+        sources: list[dict[str, Any]] = [
+            {"doc_id": f"order:{n}", "title": f"#{n}", "chunk_id": "", "score": 1.0}
+        ]
+        shipped = [f for f in order.fulfilments if f.tracking_number]
+        status_values: dict[str, str] = {"number": n}
+        if order.status == "delivered":
+            when = next((f.delivered_at for f in shipped if f.delivered_at), None) or _last_at(
+                shipped
+            )
+            status_values["date"] = self._date(when or now, lang)
+        elif order.status == "cancelled":
+            status_values["date"] = self._date(order.cancelled_at or order.created_at, lang)
+        lines.append(frame(lang, f"order_status_{order.status}", **status_values))
+        if order.line_items:
+            items = ", ".join(f"{i.quantity} × {i.title}" for i in order.line_items)
+            lines.append(frame(lang, "order_items", items=items))
+
+        for f in shipped if order.status not in {"cancelled", "awaiting_payment"} else []:
+            lines.append(frame(lang, "order_parcel", carrier=f.carrier, tracking=f.tracking_number))
+            if f.tracking_url:
+                lines.append(frame(lang, "order_track_link", url=f.tracking_url))
+            if (ev := f.last_event) is not None:
+                lines.append(
+                    frame(
+                        lang,
+                        "order_last_scan",
+                        date=self._date(ev.at, lang),
+                        event=ev.description,
+                        location=ev.location,
+                    ).replace(", .", ".")
+                )
+
+        escalate: str | None = None
+        late = False
+        moving = [f for f in shipped if not f.delivered_at]
+        if order.status in IN_TRANSIT and moving:
+            f = moving[0]
+            window = self._window(order, f)
+            if window is not None and f.shipped_at is not None:
+                start = add_business_days(f.shipped_at.date(), window.low)
+                end = add_business_days(f.shipped_at.date(), window.high)
+                lines.append(
+                    frame(
+                        lang,
+                        "order_window",
+                        start=self._date(start, lang),
+                        end=self._date(end, lang),
+                        low=str(window.low),
+                        high=str(window.high),
+                        country=self._country(order.country or "", lang),
+                    )
+                )
+                sources.append(_doc_source(window.doc_id, window.title))
+                if now.date() > end:
+                    lines.append(frame(lang, "order_window_passed"))
+                    late = True
+            since = f.last_event.at if f.last_event else f.shipped_at
+            limit = (
+                self.settings.stale_days_express
+                if f.service == "express"
+                else self.settings.stale_days_standard
+            )
+            if since is not None and order.status != "out_for_delivery":
+                idle = business_days_between(since, now)
+                if idle > limit:
+                    lines.append(frame(lang, "order_stale", days=str(idle), limit=str(limit)))
+                    escalate, late = "order_exception", True
+                    if (doc := self._doc_titled("tracking")) is not None:
+                        sources.append(doc)
+            if order.status == "customs_hold":
+                doc = self._customs_doc(order.country)
+                if doc is not None:
+                    lines.append(frame(lang, "order_customs_hint", title=doc["title"]))
+                    sources.append(doc)
+        if order.status in PROBLEMS:
+            lines.append(frame(lang, "order_exception_hint"))
+            escalate = "order_exception"
+        if late and escalate is None and order_problem_to_human:
+            escalate = "vip"
+        return OrderReply("\n".join(lines), "order", n, sources, escalate, late, order.customer_id)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _proofs(self, message: str, number: str, email: str | None) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        if "email" in self.settings.verify_with:
+            emails = {e.casefold() for e in _EMAIL.findall(message)}
+            if email:
+                emails.add(email.strip().casefold())
+            if emails:
+                out["email"] = emails
+        if "postcode" in self.settings.verify_with:
+            tokens = {
+                t for t in self._proof_tokens(_EMAIL.sub(" ", message)) if number.upper() not in t
+            }
+            if tokens:
+                out["postcode"] = tokens
+        return out
+
+    @staticmethod
+    def _proof_tokens(message: str) -> set[str]:
+        """Tokens (and pairs, for "SW1A 2AA") that could be a postcode: they contain a digit."""
+        words = re.findall(r"[A-Za-z0-9-]+", message.upper())
+        digit = [any(ch.isdigit() for ch in w) for w in words]
+        pairs = {
+            words[i] + words[i + 1] for i in range(len(words) - 1) if digit[i] and digit[i + 1]
+        }
+        cands = set(words) | pairs
+        return {
+            c.replace("-", "")
+            for c in cands
+            if any(ch.isdigit() for ch in c) and 3 <= len(c.replace("-", "")) <= 10
+        }
+
+    @staticmethod
+    def _owns(order: Order, proofs: dict[str, set[str]], customer_id: str | None) -> bool:
+        if customer_id and order.customer_id and customer_id == order.customer_id:
+            return True
+        if order.email and order.email.casefold() in proofs.get("email", set()):
+            return True
+        postcode = (order.postcode or "").upper().replace(" ", "").replace("-", "")
+        return bool(postcode) and postcode in proofs.get("postcode", set())
+
+    def _save(self, session_id: str, state: dict[str, Any]) -> None:
+        self.conversations.set_state(session_id, state)
+
+    def _window(self, order: Order, f: Fulfilment) -> Window | None:
+        if not order.country:
+            return None
+        markets = set(applicable_markets(order.country))
+        docs = [
+            Doc(d.doc_id, d.title, "\n".join(c.text for c in self.index.document_chunks(d.doc_id)))
+            for d in self.index.documents()
+            if d.doc_type == "shipping" and (set(d.markets) & markets or "ALL" in d.markets)
+        ]
+        # documents written for the destination first: their notes beat the general table
+        docs.sort(key=lambda d: 0 if order.country and order.country.lower() in d.doc_id else 1)
+        return find_window(docs, order.country, f.service)
+
+    def _customs_doc(self, country: str | None) -> dict[str, Any] | None:
+        customs = [d for d in self.index.documents() if d.doc_type == "customs"]
+        own = [d for d in customs if country and country.upper() in d.markets]
+        pick = own or [d for d in customs if "overview" in d.doc_id] or customs
+        return _doc_source(pick[0].doc_id, pick[0].title) if pick else None
+
+    def _doc_titled(self, word: str) -> dict[str, Any] | None:
+        for d in self.index.documents():
+            if d.doc_type == "shipping" and word in (d.doc_id + d.title).lower():
+                return _doc_source(d.doc_id, d.title)
+        return None
+
+    @staticmethod
+    def _date(value: datetime | Any, lang: str) -> str:
+        try:
+            return str(format_date(value, format="long", locale=lang))
+        except (ValueError, LookupError):
+            return str(value.isoformat()[:10])
+
+    @staticmethod
+    def _country(code: str, lang: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            return str(Locale.parse(lang).territories.get(code.upper(), code))
+        except (ValueError, UnknownLocaleError):
+            return code
+
+
+def _last_at(fulfilments: list[Fulfilment]) -> datetime | None:
+    events = [f.last_event.at for f in fulfilments if f.last_event]
+    return max(events) if events else None
+
+
+def _doc_source(doc_id: str, title: str) -> dict[str, Any]:
+    return {"doc_id": doc_id, "title": title, "chunk_id": "", "score": 1.0}
