@@ -345,3 +345,70 @@ def test_rule_file_errors_are_clear(tmp_path: Path) -> None:
     bad.write_text("rules:\n  - id: a\n    when: {tagz: [VIP]}\n")
     with pytest.raises(ConfigError, match="invalid"):
         Personaliser.from_file(bad)
+
+
+# --- the storefront is down; the chat endpoint ---------------------------------------------
+
+
+def test_a_storefront_outage_gets_an_honest_reply(
+    sample_container: Container, tmp_path: Path
+) -> None:
+    import socket
+
+    from rag.adapters.shopify_orders import ShopifyOrders
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    shop = ShopifyOrders(
+        f"http://127.0.0.1:{port}", "shpat_x", "2025-01", max_retries=1, backoff_s=0.01
+    )
+    conversations = ConversationStore(tmp_path / "conv.sqlite3")
+    assistant = OrderAssistant(
+        shop,
+        index=sample_container.index,
+        conversations=conversations,
+        settings=CommerceSettings(),
+        now=lambda: NOW,
+    )
+    r = assistant.handle("¿dónde está mi pedido 1042? maria@example.com", lang="es", session_id="x")
+    assert r.mode == "order_unavailable"
+    assert r.text == frame("es", "order_unavailable")
+    # an outage is not a failed check: the shopper is not locked out by it
+    assert conversations.state("x").get("order", {}).get("failures", 0) == 0
+
+
+def test_chat_endpoint_answers_order_questions(sample_container: Container, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        sample_container.settings.data_dir,
+        llm={"provider": "none"},
+        server={"admin_api_key": "test-admin-key-0123456789"},
+        commerce={
+            "sqlite_path": tmp_path / "commerce.sqlite3",
+            "rules_file": COMMERCE / "personalisation.yaml",
+        },
+    )
+    db = SqliteOrders(tmp_path / "commerce.sqlite3")
+    for name in ("customers.csv", "orders.csv", "tracking.csv"):
+        db.import_csv(COMMERCE / name)
+    db.rebase_dates()  # the container's clock is the real one
+    db.close()
+    c = Container(settings, embedder=sample_container.embedder)
+    with TestClient(create_app(c)) as client:
+        body = {"message": "where is my order #1042?", "email": "maria.gonzalez@example.com"}
+        res = client.post("/v1/chat", json=body)
+        assert res.status_code == 200, res.text
+        data = res.json()
+        assert data["mode"] == "order"
+        assert data["order"] == "1042"
+        assert "4PX3001042556810CN" in data["reply"]
+        assert data["personalisation"] == ["first-purchase-guarantee"]
+        # without proof, nothing about the order
+        res = client.post("/v1/chat", json={"message": "where is my order #1042?"})
+        assert res.json()["mode"] == "order_ask"
+        assert "4PX" not in res.json()["reply"]
