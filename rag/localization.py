@@ -124,6 +124,8 @@ def country_mentioned(text: str) -> str | None:
     t = _norm(text)
     best: tuple[int, str] | None = None
     for name, code in _country_names():
+        if name not in t:  # a plain substring test first: the regex only runs on candidates
+            continue
         cjk = any(ord(c) > 0x2E80 for c in name)
         pattern = re.escape(name) if cjk else rf"(?<!\w){re.escape(name)}(?!\w)"
         for m in re.finditer(pattern, t):
