@@ -20,7 +20,7 @@ for key in list(os.environ):
         del os.environ[key]
 
 from rag.container import Container  # noqa: E402
-from rag.ports import Embedder  # noqa: E402
+from rag.ports import ChatModel, Embedder  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,3 +80,14 @@ def sample_container(
     assert report.ok, report.skipped
     yield c
     c.index.close()
+
+
+@pytest.fixture(scope="session")
+def local_llm() -> ChatModel:
+    """The small local model (qwen2.5-coder-0.5b, llama.cpp), loaded once."""
+    from rag.container import build_chat_model
+
+    s = Settings(_env_file=None, llm={"model": "qwen2.5-coder-0.5b"})  # type: ignore[call-arg]
+    model = build_chat_model(s, counter=None)  # type: ignore[arg-type]
+    assert model is not None
+    return model

@@ -77,17 +77,6 @@ LANG_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def local_llm() -> ChatModel:
-    from rag.container import build_chat_model
-    from rag.settings import Settings
-
-    s = Settings(_env_file=None, llm={"model": "qwen2.5-coder-0.5b"})  # type: ignore[call-arg]
-    model = build_chat_model(s, counter=None)  # type: ignore[arg-type]
-    assert model is not None
-    return model
-
-
 @pytest.mark.llm
 def test_replies_in_the_shoppers_language_with_right_citations(
     sample_container: Container, local_llm: ChatModel, tmp_path: Path

@@ -51,20 +51,9 @@ def test_fast_slice_meets_the_baseline(sample_container: Container, tmp_path: Pa
     _gate(sample_container, tmp_path, profile="fast/none", limit=None, llm=None, tolerance=0.05)
 
 
-@pytest.fixture(scope="module")
-def small_llm() -> ChatModel:
-    from rag.container import build_chat_model
-    from rag.settings import Settings
-
-    s = Settings(_env_file=None, llm={"model": "qwen2.5-coder-0.5b"})  # type: ignore[call-arg]
-    model = build_chat_model(s, counter=None)  # type: ignore[arg-type]
-    assert model is not None
-    return model
-
-
 @pytest.mark.llm
 def test_a_handful_with_the_local_model_meets_the_baseline(
-    sample_container: Container, small_llm: ChatModel, tmp_path: Path
+    sample_container: Container, local_llm: ChatModel, tmp_path: Path
 ) -> None:
     """Eight cases through the local 0.5B model: generation, the grounding and language checks
     and the fallbacks. Threads and CPU features can change a sampled token, so the overall
@@ -75,7 +64,7 @@ def test_a_handful_with_the_local_model_meets_the_baseline(
         tmp_path,
         profile="fast/llamacpp/limit8",
         limit=8,
-        llm=small_llm,
+        llm=local_llm,
         tolerance=0.25,
         groups=("all",),
     )
