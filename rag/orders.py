@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from babel.dates import format_date
@@ -38,13 +39,42 @@ log = logging.getLogger(__name__)
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HASH_NUMBER = re.compile(r"#\s*([A-Za-z]{0,4}-?\d{3,12})\b")
-_DIGITS = re.compile(r"(?<![\w.@-])([A-Za-z]{0,4}-?\d{3,12})(?![\w@-])")
+_NUMBER_AFTER_NOUN = re.compile(
+    r"[^\d@]{0,14}?(?<![A-Za-z0-9])([A-Za-z]{0,4}-?\d{4,12})(?![A-Za-z0-9@])"
+)
 IN_TRANSIT = {"in_transit", "customs_hold", "partially_shipped", "out_for_delivery"}
 PROBLEMS = {"delivery_exception"}
 
 
 def _norm(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+@lru_cache(maxsize=1)
+def _nouns() -> list[str]:
+    return sorted({_norm(p) for ps in phrases("order_noun").values() for p in ps})
+
+
+def find_order_number(message: str) -> str | None:
+    """An order number the shopper wrote: "#1042", or digits right after "order"/"pedido"/
+    "订单"… Quantities, postcodes and amounts elsewhere in the message are not taken."""
+    if m := _HASH_NUMBER.search(message):
+        return normalise_order_number(m.group(1))
+    t = _norm(message)
+    for noun in _nouns():
+        i = t.find(noun)
+        while i >= 0:
+            tail = t[i + len(noun) : i + len(noun) + 24]
+            before = t[i - 1 : i] if i else ""
+            # whole words in scripts with spaces: "ordered 2500 units" is not an order
+            latin = noun[-1].isascii()
+            if not (latin and (tail[:1].isalpha() or before.isalpha())):
+                # four digits at least: "order 100 mugs" is a quantity, not order #100
+                m = _NUMBER_AFTER_NOUN.match(tail)
+                if m:
+                    return normalise_order_number(m.group(1))
+            i = t.find(noun, i + 1)
+    return None
 
 
 @dataclass
@@ -76,24 +106,10 @@ class OrderAssistant:
         self.intent = sorted(
             {_norm(p) for ps in phrases("order_status").values() for p in ps}, key=len
         )
-        self.nouns = sorted({_norm(p) for ps in phrases("order_noun").values() for p in ps})
 
     # -- detection ----------------------------------------------------------------------------
     def order_number(self, message: str) -> str | None:
-        """An order number the shopper wrote: "#1042", or digits right after "order"/"pedido"/
-        "订单"… Postcodes and amounts elsewhere in the message are not taken for one."""
-        if m := _HASH_NUMBER.search(message):
-            return normalise_order_number(m.group(1))
-        t = _norm(message)
-        for noun in self.nouns:
-            i = t.find(noun)
-            while i >= 0:
-                tail = t[i + len(noun) : i + len(noun) + 24]
-                m = re.match(r"[^\d@]{0,14}?(?:(?<=\W)|^)([a-z]{0,4}-?\d{3,12})(?![\w@])", tail)
-                if m:
-                    return normalise_order_number(m.group(1))
-                i = t.find(noun, i + 1)
-        return None
+        return find_order_number(message)
 
     def wants(self, message: str, session_id: str) -> bool:
         """Is this turn about an order's whereabouts (or the answer to kefu's question)?"""
