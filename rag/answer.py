@@ -23,7 +23,13 @@ from rag.errors import KefuError
 from rag.escalation import Escalation, EscalationPolicy
 from rag.grounding import repeats_question, ungrounded_numbers, wrong_language
 from rag.injection import leaks, looks_like_injection
-from rag.localization import country_mentioned, frame, language_name
+from rag.localization import (
+    country_mentioned,
+    country_name_in,
+    frame,
+    language_name,
+    language_name_in,
+)
 from rag.orders import OrderAssistant
 from rag.personalisation import Personal, Personaliser
 from rag.pii import redact
@@ -305,8 +311,8 @@ class AnswerPipeline:
             self.seller_language,
             "handoff_summary",
             reason=str(esc.reason),
-            language=language_name(reply.language),
-            country=reply.country or "-",
+            language=language_name_in(reply.language, self.seller_language),
+            country=country_name_in(reply.country, self.seller_language) if reply.country else "-",
             turns=str(len(history) // 2 + 1),
             order=f"#{reply.order}" if reply.order else "-",
             first=repr(first[:200]),

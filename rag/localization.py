@@ -58,6 +58,23 @@ def language_name(code: str) -> str:
     return f"{english} ({native})" if native and native != english else english
 
 
+@lru_cache(maxsize=256)
+def language_name_in(code: str, lang: str) -> str:
+    """'es' in 'zh' -> '西班牙语': language names for people reading `lang`."""
+    try:
+        return str(Locale.parse(code.replace("-", "_")).get_display_name(lang) or code)
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
+def country_name_in(code: str, lang: str) -> str:
+    """'MX' in 'es' -> 'México'."""
+    try:
+        return str(Locale.parse(lang.replace("-", "_")).territories.get(code.upper(), code))
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
 # Locales whose country names we recognise in messages.
 _NAME_LOCALES = [
     "en",

@@ -30,7 +30,7 @@ from rag.conversations import ConversationStore
 from rag.delivery import Doc, Window, add_business_days, business_days_between, find_window
 from rag.errors import ConnectorUnavailable
 from rag.index import KnowledgeIndex
-from rag.localization import frame, phrases
+from rag.localization import country_name_in, frame, phrases
 from rag.markets import applicable_markets
 from rag.ports import OrderConnector
 from rag.settings import CommerceSettings
@@ -231,7 +231,7 @@ class OrderAssistant:
                         end=self._date(end, lang),
                         low=str(window.low),
                         high=str(window.high),
-                        country=self._country(order.country or "", lang),
+                        country=country_name_in(order.country or "", lang),
                     )
                 )
                 sources.append(_doc_source(window.doc_id, window.title))
@@ -338,15 +338,6 @@ class OrderAssistant:
             return str(format_date(value, format="long", locale=lang))
         except (ValueError, LookupError):
             return str(value.isoformat()[:10])
-
-    @staticmethod
-    def _country(code: str, lang: str) -> str:
-        from babel import Locale, UnknownLocaleError
-
-        try:
-            return str(Locale.parse(lang).territories.get(code.upper(), code))
-        except (ValueError, UnknownLocaleError):
-            return code
 
 
 def _last_at(fulfilments: list[Fulfilment]) -> datetime | None:

@@ -412,3 +412,17 @@ def test_chat_endpoint_answers_order_questions(sample_container: Container, tmp_
         res = client.post("/v1/chat", json={"message": "where is my order #1042?"})
         assert res.json()["mode"] == "order_ask"
         assert "4PX" not in res.json()["reply"]
+
+
+def test_handoff_summary_is_in_the_sellers_language(pipeline: AnswerPipeline) -> None:
+    pipeline.seller_language = "zh"
+    r = ask(pipeline, "¿Dónde está mi pedido 1049? ava.thompson@example.com.au", "s-zh-agent")
+    assert r.language == "es"
+    assert r.escalation["reason"] == "order_exception"
+    handoff = pipeline.conversations.active_handoff("s-zh-agent")
+    assert handoff is not None
+    summary = str(handoff["summary"])
+    # the agent reads Chinese: the frame, the shopper's language and the country in Chinese
+    assert summary.startswith(frame("zh", "handoff_summary").split("{")[0])
+    assert "西班牙语" in summary
+    assert "#1049" in summary
