@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 # portable llama.cpp build (AVX2/FMA), so a cached wheel runs on any x86-64 machine here
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup demo test lint bench clean models models-test
+.PHONY: setup demo test lint bench clean models models-test browser
 
 $(BIN)/kefu: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,18 @@ demo: models
 	  echo "agent/admin API key for this demo: $$KEY"; \
 	  KEFU_SERVER__ADMIN_API_KEY=$$KEY $(BIN)/kefu serve
 
-test: models-test
+# Headless Chromium for the widget's browser test (Debian's package, driven by Playwright),
+# installed when missing and root or passwordless sudo allows; otherwise that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "chromium is missing and needs root or sudo to install: the browser test will skip"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "chromium is missing and there is no apt-get: the browser test will skip"; exit 0; }; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	    || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	    || echo "could not install chromium: the browser test will skip"; }
+
+test: models-test browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -42,6 +53,7 @@ test: models-test
 bench: models
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.answer
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) var

@@ -4,6 +4,7 @@ from settings otherwise. Models load once at start-up, never per request."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,11 +19,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rag.container import Container
 from rag.settings import Settings
-from server import errors
+from server import errors, logs
 from server.routes import agents, chat
 from server.state import AppState, check_startup
 
 log = logging.getLogger(__name__)
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:
@@ -53,11 +56,9 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         expose_headers=["X-Session-Id", "X-Request-Id", "Retry-After"],
     )
 
-    @app.middleware("http")
-    async def guard(
+    async def limit_body(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         limit = settings.server.max_body_bytes
         length = request.headers.get("content-length")
         is_upload = request.url.path == "/v1/admin/ingest"
@@ -66,15 +67,43 @@ def create_app(container: Container | None = None, settings: Settings | None = N
                 errors.error_body(request, "too_large", f"request body over {limit} bytes"),
                 status_code=413,
             )
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # a caller's id is kept when it looks like one (it ends up in logs and headers)
+        given = request.headers.get("x-request-id", "")
+        rid = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        request.state.request_id = rid
+        token = logs.request_id.set(rid)
         start = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await limit_body(request, call_next)
+        finally:
+            logs.request_id.reset(token)
         route = request.scope.get("route")
         name = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - start
         st: AppState | None = getattr(request.app.state, "kefu", None)
         if st is not None:
             st.metrics.requests.labels(name, str(response.status_code)).inc()
-            st.metrics.latency.labels(name).observe(time.perf_counter() - start)
-        response.headers["X-Request-Id"] = request.state.request_id
+            st.metrics.latency.labels(name).observe(elapsed)
+        # the route template, never the raw path (it can hold customer ids); probes at DEBUG.
+        # For a stream, the latency is to the first byte: the reply line has the total.
+        log.log(
+            logging.DEBUG if name in QUIET_ROUTES else logging.INFO,
+            "request",
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "path": name,
+                "status": response.status_code,
+                "latency_ms": round(elapsed * 1000, 1),
+            },
+        )
+        response.headers["X-Request-Id"] = rid
         return response
 
     app.include_router(chat.router)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
 from typing import Annotated
 
 import typer
 
-from rag.cli import console, settings, user_errors
+from rag.cli import console, fail, settings, user_errors
+
+log = logging.getLogger("kefu.serve")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def serve_command(
@@ -17,21 +22,35 @@ def serve_command(
     """Start the HTTP server (chat API, widget at /widget.js, demo page at /demo)."""
     import uvicorn
 
+    from server.logs import log_config
     from server.state import check_startup
 
     s = settings()
     with user_errors():
         check_startup(s)
+    level = s.server.log_level.upper()
+    if level not in LEVELS:
+        fail(f"KEFU_SERVER__LOG_LEVEL={s.server.log_level}: use one of {', '.join(LEVELS)}")
+    # uvicorn applies the same config in every worker process
+    config = log_config(s.server.log_format, level)
+    logging.config.dictConfig(config)
     h, p = host or s.server.host, port or s.server.port
-    console.print(
+    banner = (
         f"kefu on http://{h}:{p}  — demo storefront: http://{h}:{p}/demo  "
         f"— API docs: http://{h}:{p}/docs"
     )
+    if console.is_terminal or s.server.log_format == "text":
+        console.print(banner)
+    else:  # keep stderr pure JSON lines for log shippers
+        log.info(banner)
     uvicorn.run(
         "server.app:create_app",
         factory=True,
         host=h,
         port=p,
         workers=workers,
-        log_level="warning",
+        log_config=config,
+        log_level=level.lower(),
+        # the app logs every request with its id; uvicorn's access log would add client addresses
+        access_log=False,
     )

@@ -1,5 +1,6 @@
-"""The local LLM is one shared resource: requests queue for it fairly (FIFO lock), the queue is
-bounded, and a request that cannot get the model in time gets the extractive fallback."""
+"""The LLM is a shared resource: at most `slots` requests use it at once (one for the local
+model, the endpoint's own limit for an OpenAI-compatible server), the others wait in a bounded
+queue, and a request that cannot get the model in time gets the extractive fallback."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from rag.types import Message
 
 
 class GatedChatModel:
-    def __init__(self, inner: ChatModel, *, max_waiting: int, wait_s: float) -> None:
+    def __init__(
+        self, inner: ChatModel, *, max_waiting: int, wait_s: float, slots: int = 1
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.max_waiting = max_waiting
         self.wait_s = wait_s
-        self._slots = threading.Semaphore(1)
+        self._slots = threading.Semaphore(slots)
         self._waiting = 0
         self._count = threading.Lock()
 

@@ -49,7 +49,11 @@ class AppState:
         self.ip_limit = RateLimiter(s.rate_per_ip)
         llm = self.default.llm
         if llm is not None and not isinstance(llm, GatedChatModel):
-            gated = GatedChatModel(llm, max_waiting=s.llm_queue, wait_s=self.settings.llm.timeout_s)
+            # the local model serves one request at a time; an endpoint serves many
+            slots = 1 if self.settings.llm.provider == "llamacpp" else s.llm_concurrency
+            gated = GatedChatModel(
+                llm, max_waiting=s.llm_queue, wait_s=self.settings.llm.timeout_s, slots=slots
+            )
             self.default.__dict__["llm"] = gated
         self.containers[self.default.store] = self.default
 

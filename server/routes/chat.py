@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from rag.answer import AskRequest, Event, Reply
 from rag.errors import KefuError, NotFound
@@ -91,7 +93,7 @@ async def chat(body: ChatRequest, request: Request) -> Any:
 
     async def sse() -> AsyncIterator[str]:
         try:
-            async for ev in iterate_in_threadpool(events()):
+            async for ev in _in_one_thread(events):
                 if ev.type in {"token", "replace"}:
                     yield _sse(ev.type, {"text": ev.data})
                 elif ev.type == "done":
@@ -122,6 +124,42 @@ async def chat(body: ChatRequest, request: Request) -> Any:
             "X-Session-Id": session_id,
         },
     )
+
+
+_running: set[asyncio.Future[None]] = set()  # replies whose shopper left, still finishing
+
+
+async def _in_one_thread(make: Callable[[], Iterator[Event]]) -> AsyncIterator[Event]:
+    """The pipeline's events, produced by one worker thread from start to finish.
+
+    Advancing the generator one event per threadpool hop (`iterate_in_threadpool`) sends every
+    event back to the end of the threadpool's queue: under load a reply that has started waits
+    behind every newer request at each step and overruns its time budget, and no reply
+    finishes. Here a reply waits for a thread once, then runs to the end; a shopper who leaves
+    does not stop it (the turn is still recorded)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+
+    def put(item: Event | BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed at shutdown
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def work() -> None:
+        try:
+            for ev in make():
+                put(ev)
+        except BaseException as exc:  # re-raised in the request's task
+            put(exc)
+        finally:
+            put(None)
+
+    task = asyncio.ensure_future(run_in_threadpool(work))  # the context (request id) follows
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    while (item := await queue.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _sse(event: str, data: Any) -> str:

