@@ -268,6 +268,8 @@ def main() -> None:
         for err, k in lv.errors.most_common(3):
             print(f"{'':>8} error {err!r} x{k}")
     print(f"\nmodel calls {model_calls}; server log {log}")
+    if args.data_dir is None:  # the throwaway index; the log stays for reading
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
