@@ -26,9 +26,14 @@ models-test: setup
 	$(BIN)/kefu models pull embeddinggemma-300m qwen2.5-coder-0.5b
 
 # The demo admin key is random per run and printed, so the admin API never runs on the example key.
+# The sample orders are dated relative to today, and the sample personalisation rules apply.
+COMMERCE := examples/sample_store/commerce
+demo: export KEFU_COMMERCE__RULES_FILE ?= $(CURDIR)/$(COMMERCE)/personalisation.yaml
 demo: models
 	$(BIN)/kefu ingest sync examples/sample_store
+	$(BIN)/kefu store import $(COMMERCE)/orders.csv $(COMMERCE)/customers.csv $(COMMERCE)/tracking.csv --rebase-dates
 	$(BIN)/kefu ask "¿Cuánto tarda el envío a México?" --country MX
+	$(BIN)/kefu ask "Where is my order #1042?" --customer maria.gonzalez@example.com
 	@KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))'); \
 	  echo "agent/admin API key for this demo: $$KEY"; \
 	  KEFU_SERVER__ADMIN_API_KEY=$$KEY $(BIN)/kefu serve
