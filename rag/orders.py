@@ -106,6 +106,7 @@ class OrderAssistant:
         self.intent = sorted(
             {_norm(p) for ps in phrases("order_status").values() for p in ps}, key=len
         )
+        self.other = {_norm(p) for ps in phrases("order_other").values() for p in ps}
 
     # -- detection ----------------------------------------------------------------------------
     def order_number(self, message: str) -> str | None:
@@ -114,8 +115,11 @@ class OrderAssistant:
     def wants(self, message: str, session_id: str) -> bool:
         """Is this turn about an order's whereabouts (or the answer to kefu's question)?"""
         t = _norm(message)
-        if any(p in t for p in self.intent) or self.order_number(message):
+        if self.order_number(message):
             return True
+        if any(p in t for p in self.intent):
+            # "can I cancel my order?" is about the policy, not the parcel
+            return not any(p in t for p in self.other)
         pending = self.conversations.state(session_id).get("order", {}).get("pending")
         return bool(pending and (_EMAIL.search(message) or self._proof_tokens(message)))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rag.orders import find_order_number
@@ -30,3 +32,33 @@ from rag.orders import find_order_number
 )
 def test_order_numbers(message: str, number: str | None) -> None:
     assert find_order_number(message) == number
+
+
+@pytest.mark.parametrize(
+    ("message", "wanted"),
+    [
+        ("Where is my order?", True),
+        ("我的订单到哪里了？", True),
+        ("¿Dónde está mi pedido?", True),
+        ("where is my order 1042, I want to cancel it", True),  # the number decides
+        ("Can I cancel my order? where is my order status page", False),
+        ("我想取消我的订单", False),
+        ("quiero cancelar mi pedido, ¿dónde está mi pedido ahora?", False),
+        ("How long does shipping to Mexico take?", False),
+    ],
+)
+def test_which_messages_are_order_status_questions(
+    message: str, wanted: bool, tmp_path: Path
+) -> None:
+    from rag.adapters.sqlite_orders import SqliteOrders
+    from rag.conversations import ConversationStore
+    from rag.orders import OrderAssistant
+    from rag.settings import CommerceSettings
+
+    assistant = OrderAssistant(
+        SqliteOrders(tmp_path / "orders.sqlite3"),
+        index=None,  # type: ignore[arg-type]  # not consulted to classify a message
+        conversations=ConversationStore(tmp_path / "conv.sqlite3"),
+        settings=CommerceSettings(),
+    )
+    assert assistant.wants(message, "s") is wanted
