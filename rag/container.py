@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from rag.answer import AnswerPipeline
 from rag.conversations import ConversationStore
-from rag.errors import ConfigError, ModelUnavailable
+from rag.errors import ConfigError, KefuError, ModelUnavailable
 from rag.escalation import EmotionScorer, EscalationPolicy
 from rag.index import KnowledgeIndex
 from rag.modelstore import resolve
@@ -293,6 +293,29 @@ class Container:
             low_confidence=g.low_confidence,
             max_failures=g.max_failures,
         )
+
+    def erase_customer(self, customer: str) -> dict[str, int]:
+        """Erase a shopper everywhere kefu keeps them: conversations, handoffs and session state
+        (under their customer id and e-mail) and, in the embedded order store, their profile
+        and the personal fields of their orders. Returns counts: the receipt."""
+        keys = {customer.strip()}
+        profile = None
+        if self.commerce is not None:
+            try:
+                profile = self.commerce.get_customer(customer)
+            except KefuError as exc:  # the storefront is down: erase what is here anyway
+                log.warning("customer lookup for erasure failed (%s)", exc.__class__.__name__)
+        if profile is not None:
+            keys |= {k for k in (profile.id, profile.email) if k}
+        receipt = {"sessions": 0, "turns": 0, "handoffs": 0}
+        for key in sorted(keys):
+            for k, v in self.conversations.erase_customer(key).items():
+                receipt[k] = receipt.get(k, 0) + v
+        erase = getattr(self.commerce, "erase_customer", None)  # only the embedded store
+        if callable(erase):
+            for k, v in erase(customer).items():
+                receipt[k] = int(v)
+        return receipt
 
     @property
     def store_dir(self) -> Path:

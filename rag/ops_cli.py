@@ -76,14 +76,16 @@ def privacy_erase(
     if not customer.strip():
         fail("--customer must not be empty")
     with user_errors():
-        receipt = Container(settings(), store=store).conversations.erase_customer(customer)
+        receipt = Container(settings(), store=store).erase_customer(customer)
     receipt_out = {"customer": customer, "deleted": {**receipt, "vectors": 0}}
     if as_json:
         print_json(receipt_out)
     else:
         out.print(
             f"erased {customer}: {receipt['sessions']} sessions, {receipt['turns']} messages, "
-            f"{receipt['handoffs']} handoffs (no shopper data is stored in the vector index)"
+            f"{receipt['handoffs']} handoffs, {receipt.get('profiles', 0)} customer profiles, "
+            f"{receipt.get('orders_anonymised', 0)} orders anonymised "
+            "(no shopper data is stored in the vector index)"
         )
 
 

@@ -249,6 +249,40 @@ class SqliteOrders:
             self._db.execute("COMMIT")
         return shift
 
+    def erase_customer(self, key: str) -> dict[str, int]:
+        """GDPR erasure: delete the customer's profile and strip their e-mail, postcode and
+        customer id from their orders. The orders themselves stay (the seller's accounting
+        records), but can no longer be linked to the person or opened with their proof."""
+        key = key.strip()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT customer_id, email FROM customers WHERE customer_id=? "
+                    "OR email=? COLLATE NOCASE",
+                    (key, key),
+                ).fetchall()
+                ids = {key} | {r[0] for r in rows}
+                emails = {key.casefold()} | {r[1].casefold() for r in rows if r[1]}
+                profiles = self._db.execute(
+                    f"DELETE FROM customers WHERE customer_id IN ({','.join('?' * len(ids))})",
+                    sorted(ids),
+                ).rowcount
+                orders = self._db.execute(
+                    "UPDATE orders SET email=NULL, postcode=NULL, customer_id=NULL "
+                    f"WHERE customer_id IN ({','.join('?' * len(ids))}) "
+                    f"OR lower(email) IN ({','.join('?' * len(emails))})",
+                    [*sorted(ids), *sorted(emails)],
+                ).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            # deleted rows must not linger in free pages or the write-ahead log
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return {"profiles": profiles, "orders_anonymised": orders}
+
     def counts(self) -> dict[str, int]:
         return {
             t: int(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])

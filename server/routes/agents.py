@@ -66,7 +66,7 @@ async def agent_reply(
 
 @router.delete("/customers/{customer_id}")
 async def erase(customer_id: str, request: Request, store: str | None = None) -> dict[str, Any]:
-    receipt = state(request).container(store).conversations.erase_customer(customer_id)
+    receipt = state(request).container(store).erase_customer(customer_id)
     return {"customer": customer_id, "deleted": {**receipt, "vectors": 0}}
 
 

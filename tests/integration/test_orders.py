@@ -15,7 +15,7 @@ from rag.adapters.sqlite_orders import SqliteOrders
 from rag.answer import AnswerPipeline, AskRequest, Reply
 from rag.commerce import Order
 from rag.container import Container
-from rag.conversations import ConversationStore
+from rag.conversations import ConversationStore, Turn
 from rag.delivery import Doc, add_business_days, find_window
 from rag.errors import InvalidInput
 from rag.escalation import EmotionScorer, EscalationPolicy
@@ -24,7 +24,7 @@ from rag.localization import frame
 from rag.orders import OrderAssistant
 from rag.personalisation import Personaliser
 from rag.settings import AnswerSettings, CommerceSettings, LLMSettings, Settings
-from tests.conftest import SAMPLE_STORE
+from tests.conftest import SAMPLE_STORE, make_settings
 
 COMMERCE = SAMPLE_STORE / "commerce"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # the seed data's "today"
@@ -426,3 +426,35 @@ def test_handoff_summary_is_in_the_sellers_language(pipeline: AnswerPipeline) ->
     assert summary.startswith(frame("zh", "handoff_summary").split("{")[0])
     assert "西班牙语" in summary
     assert "#1049" in summary
+
+
+def test_erasure_removes_the_profile_and_unlinks_the_orders(
+    sample_container: Container, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        llm={"provider": "none"},
+        commerce={"rules_file": COMMERCE / "personalisation.yaml"},
+    )
+    c = Container(settings, embedder=sample_container.embedder)
+    db = SqliteOrders(settings.commerce_db())
+    for name in ("customers.csv", "orders.csv", "tracking.csv"):
+        db.import_csv(COMMERCE / name)
+    db.close()
+    # a conversation recorded under the customer id (a verified order told who it was)
+    c.conversations.append("erase-s", Turn(role="user", content="hi"), customer_id="C-2002")
+    c.conversations.set_state("erase-s", {"order": {"verified": ["1043"]}})
+
+    receipt = c.erase_customer("james.walker@example.co.uk")  # asked for by e-mail
+    assert receipt["profiles"] == 1
+    assert receipt["orders_anonymised"] == 1
+    assert receipt["sessions"] == 1
+    assert c.commerce is not None
+    assert c.commerce.get_customer("C-2002") is None
+    order = c.commerce.get_order("1043")
+    assert order is not None  # the seller's record stays...
+    assert (order.email, order.postcode, order.customer_id) == (None, None, None)  # ...unlinked
+    assert c.conversations.state("erase-s") == {}
+    raw = settings.commerce_db().read_bytes()
+    assert b"james.walker" not in raw
+    assert b"SW1A" not in raw
