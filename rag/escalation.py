@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import unicodedata
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -29,6 +28,7 @@ import yaml
 from rag.localization import phrases
 from rag.personalisation import Routing
 from rag.ports import Embedder
+from rag.textutil import fold
 
 VALENCE = {"angry": 0.0, "frustrated": 0.25, "neutral": 0.65, "happy": 1.0}
 MONEY_TOPICS = {"payment", "returns"}
@@ -44,21 +44,17 @@ class Escalation:
         return {"escalate": self.escalate, "reason": self.reason, "score": self.score}
 
 
-def _norm(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
 class PhraseMatcher:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._phrases = sorted(
-            {_norm(p) for ps in phrases(kind).values() for p in ps if len(_norm(p)) >= 2},
+            {fold(p) for ps in phrases(kind).values() for p in ps if len(fold(p)) >= 2},
             key=len,
             reverse=True,
         )
 
     def match(self, text: str) -> str | None:
-        t = _norm(text)
+        t = fold(text)
         for p in self._phrases:
             i = t.find(p)
             if i < 0:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,11 +28,13 @@ from rag.commerce import Fulfilment, Order, normalise_order_number
 from rag.conversations import ConversationStore
 from rag.delivery import Doc, Window, add_business_days, business_days_between, find_window
 from rag.errors import ConnectorUnavailable
-from rag.index import KnowledgeIndex
+from rag.escalation import PhraseMatcher
+from rag.index import DocumentInfo, KnowledgeIndex
 from rag.localization import country_name_in, frame, phrases
 from rag.markets import applicable_markets
 from rag.ports import OrderConnector
 from rag.settings import CommerceSettings
+from rag.textutil import fold
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,9 @@ IN_TRANSIT = {"in_transit", "customs_hold", "partially_shipped", "out_for_delive
 PROBLEMS = {"delivery_exception"}
 
 
-def _norm(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
 @lru_cache(maxsize=1)
 def _nouns() -> list[str]:
-    return sorted({_norm(p) for ps in phrases("order_noun").values() for p in ps})
+    return sorted({fold(p) for ps in phrases("order_noun").values() for p in ps})
 
 
 def find_order_number(message: str) -> str | None:
@@ -60,7 +57,7 @@ def find_order_number(message: str) -> str | None:
     "订单"… Quantities, postcodes and amounts elsewhere in the message are not taken."""
     if m := _HASH_NUMBER.search(message):
         return normalise_order_number(m.group(1))
-    t = _norm(message)
+    t = fold(message)
     for noun in _nouns():
         i = t.find(noun)
         while i >= 0:
@@ -103,23 +100,17 @@ class OrderAssistant:
         self.conversations = conversations
         self.settings = settings
         self.now = now
-        self.intent = sorted(
-            {_norm(p) for ps in phrases("order_status").values() for p in ps}, key=len
-        )
-        self.other = {_norm(p) for ps in phrases("order_other").values() for p in ps}
+        self.intent = PhraseMatcher("order_status")
+        self.other = PhraseMatcher("order_other")
 
     # -- detection ----------------------------------------------------------------------------
-    def order_number(self, message: str) -> str | None:
-        return find_order_number(message)
-
     def wants(self, message: str, session_id: str) -> bool:
         """Is this turn about an order's whereabouts (or the answer to kefu's question)?"""
-        t = _norm(message)
-        if self.order_number(message):
+        if find_order_number(message):
             return True
-        if any(p in t for p in self.intent):
+        if self.intent.match(message):
             # "can I cancel my order?" is about the policy, not the parcel
-            return not any(p in t for p in self.other)
+            return self.other.match(message) is None
         pending = self.conversations.state(session_id).get("order", {}).get("pending")
         return bool(pending and (_EMAIL.search(message) or self._proof_tokens(message)))
 
@@ -140,7 +131,7 @@ class OrderAssistant:
         if st.get("failures", 0) >= self.settings.max_verification_failures:
             return OrderReply(f"{frame(lang, 'order_locked')}", "order_locked")
 
-        number = self.order_number(message) or st.get("pending")
+        number = find_order_number(message) or st.get("pending")
         if number is None and len(verified) == 1:
             number = verified[0]  # "and when will it arrive?" about the order we just checked
         if number is None:
@@ -222,8 +213,9 @@ class OrderAssistant:
         late = False
         moving = [f for f in shipped if not f.delivered_at]
         if order.status in IN_TRANSIT and moving:
+            docs = self.index.documents()  # once per reply: windows, customs and tracking pages
             f = moving[0]
-            window = self._window(order, f)
+            window = self._window(order, f, docs)
             if window is not None and f.shipped_at is not None:
                 start = add_business_days(f.shipped_at.date(), window.low)
                 end = add_business_days(f.shipped_at.date(), window.high)
@@ -253,10 +245,10 @@ class OrderAssistant:
                 if idle > limit:
                     lines.append(frame(lang, "order_stale", days=str(idle), limit=str(limit)))
                     escalate, late = "order_exception", True
-                    if (doc := self._doc_titled("tracking")) is not None:
+                    if (doc := self._doc_titled("tracking", docs)) is not None:
                         sources.append(doc)
             if order.status == "customs_hold":
-                doc = self._customs_doc(order.country)
+                doc = self._customs_doc(order.country, docs)
                 if doc is not None:
                     lines.append(frame(lang, "order_customs_hint", title=doc["title"]))
                     sources.append(doc)
@@ -311,27 +303,30 @@ class OrderAssistant:
     def _save(self, session_id: str, state: dict[str, Any]) -> None:
         self.conversations.set_state(session_id, state)
 
-    def _window(self, order: Order, f: Fulfilment) -> Window | None:
-        if not order.country:
+    def _window(self, order: Order, f: Fulfilment, docs: list[DocumentInfo]) -> Window | None:
+        country = order.country
+        if not country:
             return None
-        markets = set(applicable_markets(order.country))
-        docs = [
+        markets = set(applicable_markets(country))
+        shipping = [
             Doc(d.doc_id, d.title, "\n".join(c.text for c in self.index.document_chunks(d.doc_id)))
-            for d in self.index.documents()
+            for d in docs
             if d.doc_type == "shipping" and (set(d.markets) & markets or "ALL" in d.markets)
         ]
         # documents written for the destination first: their notes beat the general table
-        docs.sort(key=lambda d: 0 if order.country and order.country.lower() in d.doc_id else 1)
-        return find_window(docs, order.country, f.service)
+        shipping.sort(key=lambda d: 0 if country.lower() in d.doc_id else 1)
+        return find_window(shipping, country, f.service)
 
-    def _customs_doc(self, country: str | None) -> dict[str, Any] | None:
-        customs = [d for d in self.index.documents() if d.doc_type == "customs"]
+    @staticmethod
+    def _customs_doc(country: str | None, docs: list[DocumentInfo]) -> dict[str, Any] | None:
+        customs = [d for d in docs if d.doc_type == "customs"]
         own = [d for d in customs if country and country.upper() in d.markets]
         pick = own or [d for d in customs if "overview" in d.doc_id] or customs
         return _doc_source(pick[0].doc_id, pick[0].title) if pick else None
 
-    def _doc_titled(self, word: str) -> dict[str, Any] | None:
-        for d in self.index.documents():
+    @staticmethod
+    def _doc_titled(word: str, docs: list[DocumentInfo]) -> dict[str, Any] | None:
+        for d in docs:
             if d.doc_type == "shipping" and word in (d.doc_id + d.title).lower():
                 return _doc_source(d.doc_id, d.title)
         return None

@@ -11,6 +11,7 @@ import typer
 from rag.cli import JsonOpt, fail, out, print_json, settings, user_errors
 from rag.container import build_order_connector
 from rag.errors import NotFound
+from rag.ports import OrderConnector
 
 store_app = typer.Typer(help="Orders and customers (the embedded store).", no_args_is_help=True)
 
@@ -52,14 +53,18 @@ def import_command(
     out.print(", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {s.commerce_db()}")
 
 
+def _connector() -> OrderConnector:
+    conn = build_order_connector(settings())
+    if conn is None:
+        fail("KEFU_COMMERCE__PROVIDER=none: no order store is configured")
+    return conn
+
+
 @store_app.command("order")
 def order_command(number: str, as_json: JsonOpt = False) -> None:
     """Show an order as kefu sees it (for agents; no verification)."""
     with user_errors():
-        conn = build_order_connector(settings())
-        if conn is None:
-            fail("KEFU_COMMERCE__PROVIDER=none: no order store is configured")
-        order = conn.get_order(number)
+        order = _connector().get_order(number)
         if order is None:
             raise NotFound(f"no order {number}")
     data = asdict(order)
@@ -77,10 +82,7 @@ def order_command(number: str, as_json: JsonOpt = False) -> None:
 def customer_command(key: str, as_json: JsonOpt = False) -> None:
     """Show a customer's profile (by id or e-mail)."""
     with user_errors():
-        conn = build_order_connector(settings())
-        if conn is None:
-            fail("KEFU_COMMERCE__PROVIDER=none: no order store is configured")
-        customer = conn.get_customer(key)
+        customer = _connector().get_customer(key)
         if customer is None:
             raise NotFound(f"no customer {key}")
     if as_json:

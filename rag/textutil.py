@@ -24,6 +24,11 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+def fold(text: str) -> str:
+    """Normalised, case-folded, whitespace collapsed: the form phrase lists are matched in."""
+    return " ".join(normalize(text).split())
+
+
 def lexical_tokens(text: str) -> list[str]:
     """Tokens for lexical matching in any script: words (and SKU-like compounds), CJK bigrams."""
     t = normalize(text)
