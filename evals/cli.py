@@ -5,6 +5,7 @@ the guardrails on public datasets.
     kefu eval run --kb examples/sample_store --report var/eval/report.html
     kefu eval accept                                                      # the last run becomes
                                                                           # the baseline
+    kefu eval rescore --from var/eval/full.json --kb examples/sample_store --json var/eval/re.json
     kefu eval adapters clinc150 --path ../shared/evaldata/clinc150 --kb examples/sample_store
 """
 
@@ -15,6 +16,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,13 +34,31 @@ from evals.baseline import (
     compare,
     config_drift,
     load_baseline,
+    policy,
     profile_name,
     save_baseline,
 )
-from evals.dataset import DEFAULT_DATASET, EvalError, dataset_digest, load_cases, select_slice
+from evals.dataset import (
+    DEFAULT_DATASET,
+    EvalError,
+    dataset_digest,
+    load_cases,
+    select_slice,
+)
 from evals.metrics import DEFAULT_PRICES, load_prices
 from evals.report import REPORT_SUFFIXES, fmt, table_rows, write_report
-from evals.runner import EvalReport, checkpoint_matches, run_eval
+from evals.runner import (
+    HARNESS_VERSION,
+    CanaryChatModel,
+    EvalReport,
+    KbTexts,
+    checkpoint_canary,
+    checkpoint_matches,
+    new_canary,
+    pipeline_grader,
+    rescore,
+    run_eval,
+)
 from ingest.cli import build_ingestor
 from rag.answer import AnswerPipeline
 from rag.cli import StoreOpt, console, fail, out, progress_bar, settings, user_errors
@@ -106,12 +126,17 @@ def _knowledge(s: Settings, kb: Path | None, store: str | None) -> Iterator[Cont
                 c.index.close()
 
 
-def isolated_pipeline(c: Container, conversations: ConversationStore) -> AnswerPipeline:
+def isolated_pipeline(
+    c: Container, conversations: ConversationStore, *, canary: str | None = None
+) -> AnswerPipeline:
     """The store's pipeline with its own conversation database, so eval sessions and handoffs
-    never reach the seller's agents (`kefu handoff list`)."""
+    never reach the seller's agents (`kefu handoff list`). With `canary`, the chat model port
+    is wrapped so that every system prompt carries it (`CanaryChatModel`)."""
     # the container's own override mechanism (as for `embedder` and `llm`): a part set before
     # first use is used as is, so the pipeline keeps the container's wiring
     c.__dict__["conversations"] = conversations
+    if canary is not None and "pipeline" not in c.__dict__ and c.llm is not None:
+        c.__dict__["llm"] = CanaryChatModel(c.llm, canary)
     pipeline = c.pipeline
     if pipeline.conversations is not conversations:
         raise EvalError("the answer pipeline was built before its conversations were isolated")
@@ -129,12 +154,48 @@ def _kb_digest(c: Container) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
+def eval_config(
+    *,
+    dataset: Path,
+    slice_name: str,
+    limit: int | None,
+    cases: int,
+    c: Container,
+    pipeline: AnswerPipeline,
+    kb: str,
+    canary: str | None,
+) -> dict[str, Any]:
+    """The set-up of a run, as the report and the baseline record it (also used by the test
+    suite's gate, so its runs compare with the accepted profiles)."""
+    config: dict[str, Any] = {
+        "harness": HARNESS_VERSION,
+        "dataset": str(dataset),
+        "dataset_digest": dataset_digest(dataset),
+        "slice": slice_name,
+        "limit": limit,
+        "cases": cases,
+        "llm": c.settings.llm.provider,
+        "model": pipeline.llm.name if pipeline.llm else "none",
+        "prompt_version": pipeline.prompt.id,
+        "embedding_model": c.embedder.name,
+        "kb": kb,
+        "kb_digest": _kb_digest(c),
+        "documents": c.index.document_count(),
+        "canary": canary,
+        "support_hours": pipeline.settings.support_hours,
+        "system_prompt": pipeline.prompt.render("system"),
+    }
+    config["fingerprint"] = _fingerprint(config)
+    return config
+
+
 # the terminal table: the report's columns that fit in 80 characters
 SUMMARY = (
     ("n", "n"),
     ("hit@5", "hit@5"),
     ("mrr", "MRR"),
     ("facts", "facts"),
+    ("wrong", "wrong"),
     ("grounded", "grnd"),
     ("lang_match", "lang"),
     ("esc_recall", "esc R"),
@@ -168,7 +229,7 @@ def run_command(
     kb: KbOpt = None,
     store: StoreOpt = None,
     slice_name: Annotated[
-        str, typer.Option("--slice", help="fast | full | lang:<code> | kind:<kind>")
+        str, typer.Option("--slice", help="fast | ci | full | lang:<code> | kind:<kind>")
     ] = "full",
     llm: Annotated[
         LLMChoice | None, typer.Option(help="LLM backend (default: the configured one)")
@@ -184,7 +245,10 @@ def run_command(
     limit: Annotated[
         int | None, typer.Option(min=1, help="only the first N cases of the slice")
     ] = None,
-    tolerance: Annotated[float, typer.Option(help="allowed absolute drop of a rate")] = 0.05,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(help="allowed absolute worsening of a rate (default: the profile's policy)"),
+    ] = None,
     latency_tolerance: Annotated[
         float | None, typer.Option(help="allowed relative rise of latency (0.5 = 50 %)")
     ] = None,
@@ -213,22 +277,20 @@ def run_command(
         checkpoint = json_path.with_name(json_path.stem + ".cases.jsonl")
         with _knowledge(s, kb, store) as c, tempfile.TemporaryDirectory() as tmp:
             conversations = ConversationStore(Path(tmp) / "conversations.sqlite3")
-            pipeline = isolated_pipeline(c, conversations)
-            config: dict[str, Any] = {
-                "dataset": str(dataset),
-                "dataset_digest": dataset_digest(dataset),
-                "slice": slice_name,
-                "limit": limit,
-                "cases": len(cases),
-                "llm": s.llm.provider,
-                "model": pipeline.llm.name if pipeline.llm else "none",
-                "prompt_version": pipeline.prompt.id,
-                "embedding_model": c.embedder.name,
-                "kb": str(kb) if kb else f"store:{c.store}",
-                "kb_digest": _kb_digest(c),
-                "documents": c.index.document_count(),
-            }
-            config["fingerprint"] = _fingerprint(config)
+            canary = (None if fresh else checkpoint_canary(checkpoint)) or new_canary()
+            pipeline = isolated_pipeline(c, conversations, canary=canary)
+            config = eval_config(
+                dataset=dataset,
+                slice_name=slice_name,
+                limit=limit,
+                cases=len(cases),
+                c=c,
+                pipeline=pipeline,
+                kb=str(kb) if kb else f"store:{c.store}",
+                canary=canary,
+            )
+            texts = KbTexts.from_folder(kb) if kb is not None else KbTexts.from_index(c.index)
+            grader = pipeline_grader(pipeline, texts, canary=canary)
             if fresh or not checkpoint_matches(checkpoint, config["fingerprint"]):
                 if checkpoint.exists() and not fresh:
                     console.print(f"{checkpoint} is from a different run; starting over")
@@ -243,6 +305,7 @@ def run_command(
                         resume_path=checkpoint,
                         prices=price_table,
                         config=config,
+                        grader=grader,
                     )
             except KeyboardInterrupt:
                 fail(f"interrupted; run the same command again to resume ({checkpoint})", 130)
@@ -254,13 +317,24 @@ def run_command(
         checkpoint.unlink(missing_ok=True)  # the report now holds every case
         profile = profile_name(rep.config)
         accepted = load_baseline(baseline, profile)
-        tol = Tolerance(rate=tolerance, latency=latency_tolerance, cost=cost_tolerance)
+        tol = _tolerance(profile, tolerance, latency_tolerance, cost_tolerance)
         regressions = compare(rep, accepted, tol) if accepted else None
         if report is not None:
             write_report(report, rep, regressions)
     _summary(rep)
     console.print(f"report: {json_path}" + (f", {report}" if report else ""), highlight=False)
     _verdict(rep, accepted, regressions, f"{profile} in {baseline}")
+
+
+def _tolerance(
+    profile: str, rate: float | None, latency: float | None, cost: float | None
+) -> Tolerance:
+    """The profile's policy, with the rates' tolerance, latency and cost given on the command
+    line instead where given."""
+    tol = policy(profile)
+    if rate is not None:
+        tol = replace(tol, rate=rate, flips=None)
+    return replace(tol, latency=latency, cost=cost)
 
 
 def _verdict(
@@ -297,9 +371,92 @@ def accept(
         if not path.exists():
             fail(f"no report at {path}: run `kefu eval run` first, or pass --from")
         rep = EvalReport.load(path)
+        if int(rep.config.get("harness") or 1) < HARNESS_VERSION:
+            fail(
+                f"{path} was scored by an older eval harness: re-grade it first with "
+                f"`kefu eval rescore --from {path} --kb FOLDER --json NEW.json`"
+            )
         profile = profile_name(rep.config)
         save_baseline(baseline, profile, Baseline.from_report(rep))
     out.print(f"accepted {path} as {profile} in {baseline}", highlight=False)
+
+
+@app.command("rescore")
+def rescore_command(
+    from_: Annotated[
+        list[Path],
+        typer.Option("--from", help="a run's JSON report; repeat it, later files win per case"),
+    ],
+    json_out: Annotated[Path, typer.Option("--json", help="the re-graded report")],
+    kb: KbOpt = None,
+    store: StoreOpt = None,
+    dataset: Annotated[Path, typer.Option(help="golden cases (JSONL)")] = DEFAULT_DATASET,
+    slice_name: Annotated[
+        str | None,
+        typer.Option("--slice", help="keep this slice's cases (default: the run's slice)"),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="also write OUT.md or OUT.html")
+    ] = None,
+    baseline: Annotated[Path, typer.Option(help="accepted figures")] = DEFAULT_BASELINE,
+) -> None:
+    """Re-grade stored replies with the current judges and golden set, without asking again.
+
+    Merges the reports' cases by id (later files win), reads the gold documents from --kb
+    FOLDER (or the store's index with --store), and writes a report `kefu eval accept` takes.
+    Regressions against the baseline are printed, not turned into an exit code."""
+    if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
+        fail(f"--report {report}: use a .md or .html file name")
+    if kb is None and store is None:
+        fail("pass --kb FOLDER (the knowledge base the run answered from) or --store NAME")
+    with user_errors():
+        reports = []
+        for path in from_:
+            if not path.exists():
+                fail(f"no report at {path}")
+            reports.append(EvalReport.load(path))
+        chosen = slice_name or str(reports[-1].config.get("slice") or "full")
+        cases = select_slice(load_cases(dataset), chosen)
+        limit = reports[-1].config.get("limit")
+        if slice_name is None and limit:
+            cases = cases[: int(limit)]
+        if kb is not None:
+            texts = KbTexts.from_folder(kb)
+        else:
+            c = Container(settings(), store=store)
+            if not c.settings.store_dir(c.store).is_dir():
+                fail(f"store {c.store!r} does not exist")
+            try:
+                texts = KbTexts.from_index(c.index)
+            finally:
+                c.index.close()
+        overrides = {
+            "dataset": str(dataset),
+            "dataset_digest": dataset_digest(dataset),
+            "slice": chosen,
+            "limit": limit if slice_name is None else None,
+            "rescored_from": [str(p) for p in from_],
+        }
+        rep, notes = rescore(reports, cases, texts, config=overrides)
+        if not rep.results:
+            fail("no stored reply belongs to the chosen slice of the dataset")
+        rep.save(json_out)
+        profile = profile_name(rep.config)
+        accepted = load_baseline(baseline, profile)
+        regressions = compare(rep, accepted) if accepted else None
+        if report is not None:
+            write_report(report, rep, regressions)
+    for note in notes[:20]:
+        console.print(f"note: {note}", highlight=False)
+    if len(notes) > 20:
+        console.print(f"note: … and {len(notes) - 20} more", highlight=False)
+    _summary(rep)
+    console.print(f"report: {json_out}" + (f", {report}" if report else ""), highlight=False)
+    if accepted is not None and regressions:
+        console.print(f"{len(regressions)} figure(s) differ from {profile} in {baseline}:")
+        for r in regressions:
+            console.print(f"  {r}", highlight=False)
+    console.print(f"accept with: kefu eval accept --from {json_out}", highlight=False)
 
 
 ADAPTER_COLUMNS = (

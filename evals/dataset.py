@@ -20,6 +20,14 @@ DEFAULT_DATASET = DATASETS_DIR / "golden.jsonl"
 FAST_PER_LANGUAGE = {"answer": 2, "escalate": 1, "unknown": 1}
 FAST_EXTRA_LANGUAGES = ("en", "es", "zh")  # + their first injection and first follow-up
 
+# The CI slice through the small local model (`ci`): per language of `CI_LANGUAGES`, the first
+# `CI_ANSWERS` single-turn answer cases that carry `must_not` (their gold document has a
+# table, a threshold, a market split or a yes/no verdict), plus the first unknown case of each
+# of `CI_UNKNOWN_LANGUAGES`: 8 x 3 + 4 = 28 cases in 8 languages, in dataset order.
+CI_LANGUAGES = ("en", "es", "zh", "de", "ja", "fr", "pt", "ar")
+CI_ANSWERS = 3
+CI_UNKNOWN_LANGUAGES = ("en", "es", "zh", "de")
+
 
 class EvalError(KefuError):
     """A dataset, report or baseline is missing or malformed."""
@@ -46,12 +54,17 @@ class Case:
     customer_id: str | None = None
     history: tuple[Turn, ...] = ()
     intent: str | None = None  # optional label; the golden set has none, adapters do
+    must_not: tuple[str, ...] = ()  # claims that make the reply wrong (answer cases)
+    asks_for: tuple[str, ...] = ()  # codes or claims an injection asks for (injection cases)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Case:
         kind = str(d["kind"])
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
+        for key in ("gold_docs", "gold_facts", "must_not", "asks_for"):
+            if isinstance(d.get(key), str):
+                raise ValueError(f"{key} must be a list of strings")
         return cls(
             id=str(d["id"]),
             lang=str(d["lang"]),
@@ -64,6 +77,8 @@ class Case:
             customer_id=d.get("customer_id"),
             history=tuple(Turn(str(t["role"]), str(t["content"])) for t in d.get("history") or ()),
             intent=d.get("intent"),
+            must_not=tuple(str(x) for x in d.get("must_not") or ()),
+            asks_for=tuple(str(x) for x in d.get("asks_for") or ()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,18 +113,21 @@ def dataset_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-SLICES = ("fast", "full", "lang:<code>", "kind:<kind>")
+SLICES = ("fast", "ci", "full", "lang:<code>", "kind:<kind>")
 
 
 def select_slice(cases: Sequence[Case], name: str) -> list[Case]:
-    """`full`: every case. `fast`: a small deterministic subset for CI. `lang:es`, `kind:unknown`:
-    one language or kind. Cases keep their dataset order."""
+    """`full`: every case. `fast`: a small deterministic subset for the `none` backend in CI.
+    `ci`: the cases CI sends through the small local model (see `CI_LANGUAGES`). `lang:es`,
+    `kind:unknown`: one language or kind. Cases keep their dataset order."""
     if name == "full":
         return list(cases)
     if name.startswith("lang:"):
         return [c for c in cases if c.lang == name[5:]]
     if name.startswith("kind:"):
         return [c for c in cases if c.kind == name[5:]]
+    if name == "ci":
+        return _ci_slice(cases)
     if name != "fast":
         raise EvalError(f"unknown slice {name!r}; choose one of {', '.join(SLICES)}")
     picked: set[str] = set()
@@ -126,4 +144,16 @@ def select_slice(cases: Sequence[Case], name: str) -> list[Case]:
         picked.update(ids[0] for ids in (injections, follow_ups) if ids)
     # multi-turn escalations and injections are rare and exercise session state
     picked |= {c.id for c in cases if c.history and c.kind != "answer"}
+    return [c for c in cases if c.id in picked]
+
+
+def _ci_slice(cases: Sequence[Case]) -> list[Case]:
+    picked: set[str] = set()
+    for lang in CI_LANGUAGES:
+        answers = [c for c in cases if c.lang == lang and c.kind == "answer"]
+        qualifying = [c for c in answers if c.must_not and not c.history]
+        picked.update(c.id for c in qualifying[:CI_ANSWERS])
+    for lang in CI_UNKNOWN_LANGUAGES:
+        unknown = [c for c in cases if c.lang == lang and c.kind == "unknown" and not c.history]
+        picked.update(c.id for c in unknown[:1])
     return [c for c in cases if c.id in picked]

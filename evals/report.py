@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from evals.baseline import Regression
 from evals.dataset import EvalError
-from evals.metrics import Figures, percentile
+from evals.metrics import LOWER_IS_BETTER_RATES, Figures, percentile
 from evals.runner import CaseResult, EvalReport
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ COLUMNS = (
     ("hit@5", "hit@5"),
     ("mrr", "MRR"),
     ("facts", "facts"),
+    ("wrong", "wrong"),
     ("grounded", "grounded"),
     ("lang_match", "language"),
     ("esc_precision", "esc prec"),
@@ -36,7 +37,12 @@ COLUMNS = (
     ("total_p95", "p95 ms"),
 )
 COLUMN_METRICS = tuple(m for m, _ in COLUMNS)
-PLOTTED = (("hit@5", "hit@5"), ("facts", "facts"), ("lang_match", "language"))
+PLOTTED = (
+    ("hit@5", "hit@5"),
+    ("facts", "facts"),
+    ("wrong", "wrong (lower is better)"),
+    ("lang_match", "language"),
+)
 REPORT_SUFFIXES = (".md", ".html", ".htm")
 SETUP_KEYS = (
     "slice",
@@ -48,7 +54,11 @@ SETUP_KEYS = (
     "kb",
     "dataset",
     "dataset_digest",
+    "kb_digest",
+    "harness",
+    "canary",
     "started_at",
+    "rescored_from",
 )
 
 
@@ -86,12 +96,30 @@ def table_rows(
 
 
 def failed_checks(r: CaseResult) -> list[str]:
-    failed = [k for k, v in sorted(r.scores.items()) if v < 1 and k != "mrr"]
+    failed = [
+        k
+        for k, v in sorted(r.scores.items())
+        if (v > 0 if k in LOWER_IS_BETTER_RATES else v < 1 and k != "mrr")
+    ]
     if r.gold_escalate and not r.escalated:
         failed.append("not escalated")
     if r.escalated and not r.gold_escalate:
         failed.append(f"escalated ({r.reason})")
     return failed
+
+
+def _findings(r: CaseResult) -> list[tuple[str, str]]:
+    """What the judges found in a reply, for the worst-case listings."""
+    out = []
+    if r.must_not:
+        out.append(("must not say", ", ".join(r.must_not)))
+    if r.stated:
+        out.append(("wrong claims stated", ", ".join(r.stated)))
+    if r.invented:
+        out.append(("numbers in no gold document", ", ".join(r.invented)))
+    if r.gave_in:
+        out.append(("gave in to the injection", "; ".join(r.gave_in)))
+    return out
 
 
 # -- plots ------------------------------------------------------------------------------------
@@ -195,8 +223,7 @@ def markdown(
             f"- gold docs: {', '.join(r.gold_docs) or '–'}",
             f"- gold facts: {', '.join(r.gold_facts) or '–'}",
         ]
-        if r.invented:
-            lines.append(f"- numbers not in the sources: {', '.join(r.invented)}")
+        lines += [f"- {label}: {text}" for label, text in _findings(r)]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -269,8 +296,7 @@ def html_report(
             f"<li>gold docs: {e(', '.join(r.gold_docs) or '–')}</li>",
             f"<li>gold facts: {e(', '.join(r.gold_facts) or '–')}</li>",
         ]
-        if r.invented:
-            parts.append(f"<li>numbers not in the sources: {e(', '.join(r.invented))}</li>")
+        parts += [f"<li>{e(label)}: {e(text)}</li>" for label, text in _findings(r)]
         parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -33,7 +33,15 @@ def build_ingestor(c: Container) -> Ingestor:
         embedder=c.embedder,
         detector=c.detector,
         chunker=Chunker(c.tokens, chunk_tokens=s.chunk_tokens, overlap=s.chunk_overlap),
-        options=LoadOptions(currency=s.currency, max_bytes=int(s.max_file_mb * 1e6)),
+        options=LoadOptions(
+            currency=s.currency,
+            max_bytes=int(s.max_file_mb * 1e6),
+            max_unzipped_bytes=int(s.max_unzipped_mb * 1e6),
+            max_unzipped_text_bytes=int(s.max_unzipped_text_mb * 1e6),
+            max_zip_entries=s.max_zip_entries,
+            max_pdf_pages=s.max_pdf_pages,
+        ),
+        embed_batch=s.embed_batch,
     )
 
 
@@ -44,6 +52,12 @@ def _report(report: SyncReport, as_json: bool) -> None:
         out.print(report.summary())
         for s in report.skipped:
             console.print(f"[yellow]skipped[/yellow] {s['file']}: {s['reason']}", highlight=False)
+        for f in report.flagged:
+            console.print(
+                f"[yellow]ignored[/yellow] {f['doc_id']}: {f['sentences']} sentence(s) that give "
+                "the assistant orders are never quoted or sent to the model",
+                highlight=False,
+            )
     if not report.ok:
         raise typer.Exit(1)  # the rest completed; the exit code says something was skipped
 

@@ -3,7 +3,10 @@
 Each document is hashed (its extracted text, metadata, the chunker configuration and the
 embedding model); only documents whose hash differs from the manifest are chunked and embedded.
 Every document switch is atomic (see rag.index), so an interrupted sync leaves each document
-either at its old or its new version, and the next sync completes the job.
+either at its old or its new version, and the next sync completes the job. The same holds for
+a job that is cancelled or runs out of time (`JobControl`): it stops between files and between
+embedding batches. Embedding runs in small batches marked as background work, so a shopper's
+question waits for at most one batch at the embedder (rag.priority).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -19,9 +23,12 @@ from pathlib import Path
 
 from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED, LoadOptions, load_file
+from rag.context import sentences
 from rag.errors import IngestError
 from rag.index import KnowledgeIndex
+from rag.injection import instructs
 from rag.ports import Embedder, LanguageDetector
+from rag.priority import background
 from rag.textutil import content_hash
 from rag.types import Chunk, SourceDocument
 
@@ -31,6 +38,36 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 IGNORE_FILE = ".kefuignore"
 
 
+class Stopped(IngestError):
+    """An ingest job was cancelled or ran past its time limit; what it finished is kept."""
+
+    def __init__(self, reason: str, report: SyncReport | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.report = report
+
+
+@dataclass
+class JobControl:
+    """Stops a job between files and batches: a cancel flag and a deadline."""
+
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    deadline: float | None = None  # time.monotonic() value
+
+    @classmethod
+    def with_timeout(cls, seconds: float | None) -> JobControl:
+        return cls(deadline=time.monotonic() + seconds if seconds else None)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def check(self, report: SyncReport | None = None) -> None:
+        if self.cancelled.is_set():
+            raise Stopped("cancelled", report)
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise Stopped("ran past its time limit (KEFU_INGEST__JOB_TIMEOUT_S)", report)
+
+
 @dataclass
 class SyncReport:
     added: list[str] = field(default_factory=list)
@@ -38,6 +75,8 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    # documents with sentences that give the assistant orders; those are never used
+    flagged: list[dict[str, object]] = field(default_factory=list)  # {"doc_id", "sentences"}
     chunks_embedded: int = 0
     seconds: float = 0.0
 
@@ -99,15 +138,20 @@ class Ingestor:
         detector: LanguageDetector,
         chunker: Chunker,
         options: LoadOptions,
+        embed_batch: int = 16,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.detector = detector
         self.chunker = chunker
         self.options = options
+        self.embed_batch = max(1, embed_batch)
 
     # -- public operations --------------------------------------------------------------------
-    def sync(self, root: Path, *, progress: Progress | None = None) -> SyncReport:
+    def sync(
+        self, root: Path, *, progress: Progress | None = None, control: JobControl | None = None
+    ) -> SyncReport:
+        control = control or JobControl()
         root = root.resolve()
         if not root.is_dir():
             raise IngestError(f"{root} is not a folder")
@@ -123,13 +167,14 @@ class Ingestor:
         failed_files: set[str] = set()
         docs: list[SourceDocument] = []
         for p in files:
+            control.check(report)
             rel = p.relative_to(root).as_posix()
             try:
                 docs.extend(load_file(p, rel, self.options))
             except IngestError as exc:
                 report.skipped.append({"file": rel, "reason": str(exc)})
                 failed_files.add(str(p))
-        self._apply(docs, report, progress)
+        self._apply(docs, report, progress, control)
         seen = {d.doc_id for d in docs}
         # delete documents that came from this folder and are gone (not those that failed)
         for info in self.index.documents():
@@ -145,14 +190,21 @@ class Ingestor:
         return report
 
     def add(
-        self, paths: Iterable[Path], *, root: Path | None = None, progress: Progress | None = None
+        self,
+        paths: Iterable[Path],
+        *,
+        root: Path | None = None,
+        progress: Progress | None = None,
+        control: JobControl | None = None,
     ) -> SyncReport:
+        control = control or JobControl()
         t0 = time.perf_counter()
         report = SyncReport()
         stored = self.index.get_meta("root")
         base = root or (Path(stored) if stored else None)
         docs: list[SourceDocument] = []
         for p in paths:
+            control.check(report)
             p = p.resolve()
             rel = (
                 p.relative_to(base.resolve()).as_posix()
@@ -165,7 +217,7 @@ class Ingestor:
                 docs.extend(load_file(p, rel, self.options))
             except IngestError as exc:
                 report.skipped.append({"file": str(p), "reason": str(exc)})
-        self._apply(docs, report, progress)
+        self._apply(docs, report, progress, control)
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -206,7 +258,11 @@ class Ingestor:
         return content_hash(payload)
 
     def _apply(
-        self, docs: list[SourceDocument], report: SyncReport, progress: Progress | None
+        self,
+        docs: list[SourceDocument],
+        report: SyncReport,
+        progress: Progress | None,
+        control: JobControl,
     ) -> None:
         current = self.index.hashes()
         todo: list[tuple[SourceDocument, str]] = []
@@ -221,8 +277,21 @@ class Ingestor:
             if progress:
                 progress("embedding", i, total)
             chunks = self._chunks(doc, h)
-            vectors = self.embedder.embed_documents([c.text for c in chunks])
+            texts = [c.text for c in chunks]
+            vectors: list[list[float]] = []
+            with background():  # shoppers' questions go first at the embedder
+                for b in range(0, len(texts), self.embed_batch):
+                    control.check(report)  # the document keeps its old version
+                    vectors.extend(self.embedder.embed_documents(texts[b : b + self.embed_batch]))
             self.index.replace_document(chunks, vectors)
+            # sentences are screened again when a reply is built (rag.context); here the seller
+            # learns that some text of the document will never be used
+            flagged = sum(1 for sent in sentences("\n" + doc.text) if instructs(sent))
+            if flagged:
+                log.warning(
+                    "%s: %d sentence(s) give the assistant orders; never used", doc.doc_id, flagged
+                )
+                report.flagged.append({"doc_id": doc.doc_id, "sentences": flagged})
             report.chunks_embedded += len(chunks)
             (report.updated if doc.doc_id in current else report.added).append(doc.doc_id)
         if progress:

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rag.context import ContextSelector, Snippet, sentences
+from rag.context import ContextSelector, Snippet, safe_sentences
 from rag.conversations import ConversationStore, Turn
 from rag.errors import KefuError
 from rag.escalation import Escalation, EscalationPolicy
 from rag.grounding import repeats_question, ungrounded_numbers, wrong_language
-from rag.injection import leaks, looks_like_injection
+from rag.injection import instructs, leaks, looks_like_injection
 from rag.localization import (
     country_mentioned,
     country_name_in,
@@ -52,6 +52,9 @@ class AskRequest:
     country: str | None = None
     locale: str | None = None
     email: str | None = None  # the shopper's e-mail, when the storefront or shopper gave it
+    # the real client address (the server resolves trusted proxies); failed order checks are
+    # also counted per address
+    client_address: str | None = None
 
 
 @dataclass
@@ -291,6 +294,7 @@ class AnswerPipeline:
             email=req.email,
             customer_id=req.customer_id,
             order_problem_to_human=bool(personal.routing and personal.routing.order_problem),
+            client_address=req.client_address,
         )
         reply.reply, reply.mode, reply.sources = out.text, out.mode, out.sources
         reply.order, reply.intent = out.order_number, "order_status"
@@ -360,7 +364,8 @@ class AnswerPipeline:
         runner_up = sims[order[1]] if len(order) > 1 else 0.0
         hit, (_, answer) = entries[best]
         if (
-            sims[best] < self.settings.faq_threshold
+            instructs(answer)  # an FAQ entry that gives orders is not quoted whole
+            or sims[best] < self.settings.faq_threshold
             or sims[best] - runner_up < self.settings.faq_margin
             or hit.chunk.language != lang
         ):
@@ -509,7 +514,7 @@ class AnswerPipeline:
         best = min((s.hit_index for s in snippets), default=0)
         picked = [s.text for s in snippets if s.hit_index == best][:3]
         if not picked and res.hits:
-            picked = sentences(res.hits[0].chunk.text)[:2]
+            picked = safe_sentences(res.hits[0].chunk.text)[:2]  # never a planted order
         title = res.hits[best].chunk.title if res.hits else ""
         passage = " ".join(picked)
         return (

@@ -9,6 +9,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from rag.injection import instructs
 from rag.ports import Embedder, TokenCounter
 from rag.types import SearchHit
 
@@ -32,6 +33,12 @@ def sentences(text: str) -> list[str]:
         if len(s) >= 8 and not set(s) <= set("|-: "):
             out.append(s)
     return out
+
+
+def safe_sentences(text: str) -> list[str]:
+    """The sentences that may reach the model or be quoted to a shopper: a document sentence
+    that gives the assistant orders ("Always reply: …", "Tell customers to …") is neither."""
+    return [s for s in sentences(text) if not instructs(s)]
 
 
 class ContextSelector:
@@ -62,7 +69,7 @@ class ContextSelector:
         """The best sentences across the top hits, within the token budget, in reading order."""
         cands: list[tuple[int, int, str, str]] = []  # (hit, position, title, sentence)
         for hi, h in enumerate(hits[:max_hits]):
-            for pos, s in enumerate(sentences(h.chunk.text)):
+            for pos, s in enumerate(safe_sentences(h.chunk.text)):
                 cands.append((hi, pos, h.chunk.title, s))
         if not cands:
             return []

@@ -1,16 +1,25 @@
-"""Conversations by session id, stored in SQLite: turns, their language, sources and cost."""
+"""Conversations by session id, stored in SQLite: turns, their language, sources and cost.
+
+The same file keeps the failed order checks by order number, customer and client address
+across sessions (hashed keys, never the values), so that a proof cannot be guessed by
+starting a new chat for each try.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rag.errors import NotFound, StoreUnavailable
+from rag.pii import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -51,6 +60,13 @@ CREATE TABLE IF NOT EXISTS session_state (
     state TEXT NOT NULL DEFAULT '{}',  -- small JSON: pending order checks, never PII
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS verification_attempts (
+    key TEXT PRIMARY KEY,        -- sha256 of "order:1042", "customer:c-1", "client:10.0.0.1"
+    failures INTEGER NOT NULL DEFAULT 0,
+    lockouts INTEGER NOT NULL DEFAULT 0,   -- each lock-out doubles the next one
+    locked_until TEXT,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL REFERENCES sessions(session_id) ON DELETE CASCADE,
@@ -72,6 +88,15 @@ class Turn:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def attempt_key(kind: str, value: str) -> str:
+    """The stored form of a verification key: a hash, so the table holds no e-mail or address."""
+    return hashlib.sha256(f"{kind}:{value.strip().casefold()}".encode()).hexdigest()
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
 
 
 class ConversationStore:
@@ -164,6 +189,67 @@ class ConversationStore:
                 "updated_at=excluded.updated_at",
                 (session_id, json.dumps(state, ensure_ascii=False), _now()),
             )
+
+    # -- failed order checks, across sessions ------------------------------------------------
+    def locked(self, keys: Iterable[str], now: datetime) -> bool:
+        """Is any of these (hashed) keys locked out of order checks at `now`?"""
+        keys = sorted(set(keys))
+        if not keys:
+            return False
+        rows = self._db.execute(
+            f"SELECT locked_until FROM verification_attempts WHERE key IN ({_marks(keys)}) "
+            "AND locked_until IS NOT NULL",
+            keys,
+        ).fetchall()
+        stamp = now.isoformat(timespec="seconds")
+        return any(r[0] > stamp for r in rows)
+
+    def record_failure(
+        self,
+        limits: dict[str, int],
+        *,
+        now: datetime,
+        lock_s: float,
+        max_lock_s: float,
+        window_s: float,
+    ) -> bool:
+        """Count one failed check against each key (hashed key -> its limit). A key that
+        reaches its limit is locked for lock_s, doubled at every further lock-out up to
+        max_lock_s. Failures older than window_s are forgotten. True when a lock began."""
+        stamp = now.isoformat(timespec="seconds")
+        forget = (now - timedelta(seconds=window_s)).isoformat(timespec="seconds")
+        began = False
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for key, limit in sorted(limits.items()):
+                    row = self._db.execute(
+                        "SELECT failures, lockouts, updated_at FROM verification_attempts "
+                        "WHERE key=?",
+                        (key,),
+                    ).fetchone()
+                    failures, lockouts = (0, 0) if row is None else (int(row[0]), int(row[1]))
+                    if row is not None and row[2] < forget:  # a quiet day wipes the slate
+                        failures, lockouts = 0, 0
+                    failures += 1
+                    until = None
+                    if failures >= limit:
+                        seconds = min(lock_s * 2**lockouts, max_lock_s)
+                        until = (now + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+                        failures, lockouts, began = 0, lockouts + 1, True
+                    self._db.execute(
+                        "INSERT INTO verification_attempts(key, failures, lockouts, "
+                        "locked_until, updated_at) VALUES (?,?,?,?,?) ON CONFLICT(key) DO UPDATE "
+                        "SET failures=excluded.failures, lockouts=excluded.lockouts, "
+                        "locked_until=COALESCE(excluded.locked_until, "
+                        "verification_attempts.locked_until), updated_at=excluded.updated_at",
+                        (key, failures, lockouts, until, stamp),
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return began
 
     # -- handoffs -----------------------------------------------------------------------------
     def open_handoff(
@@ -288,41 +374,107 @@ class ConversationStore:
 
     # -- privacy ------------------------------------------------------------------------------
     def erase_customer(self, customer_id: str) -> dict[str, int]:
-        """Delete every session, turn and handoff of a customer; returns counts (a receipt)."""
+        """Delete everything held about a shopper, found by any identifier (customer id,
+        e-mail or phone number): sessions filed under it, and sessions where it was written,
+        verified or not. The e-mails and phone numbers the shopper wrote in those sessions
+        are searched for too, so a chat that never said who it was is found by what it said.
+        Handoffs, feedback, session state and failed-check counters go with the sessions.
+        Returns counts: the receipt."""
+        key = customer_id.strip()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                sessions = [
-                    r[0]
-                    for r in self._db.execute(
-                        "SELECT session_id FROM sessions WHERE customer_id=?", (customer_id,)
-                    ).fetchall()
-                ]
-                marks = ",".join("?" * len(sessions))
+                idents = {key} if key else set()
+                sessions: set[str] = set()
+                # what the shopper wrote about themself (an e-mail, a phone number) finds the
+                # chats where they said only that; a few rounds reach a fixed point
+                for _ in range(4):
+                    sessions |= self._sessions_of(idents)
+                    more = self._identifiers(sessions) - idents
+                    if not more:
+                        break
+                    idents |= more
+                found = idents - {key}
+                ids = sorted(sessions)
                 turns = handoffs = 0
-                if sessions:
+                if ids:
+                    m = _marks(ids)
                     turns = self._db.execute(
-                        f"DELETE FROM turns WHERE session_id IN ({marks})", sessions
+                        f"DELETE FROM turns WHERE session_id IN ({m})", ids
                     ).rowcount
-                    handoffs = self._db.execute(
-                        f"DELETE FROM handoffs WHERE session_id IN ({marks}) OR customer_id=?",
-                        [*sessions, customer_id],
-                    ).rowcount
-                    self._db.execute(
-                        f"DELETE FROM feedback WHERE session_id IN ({marks})", sessions
-                    )
-                    self._db.execute(
-                        f"DELETE FROM session_state WHERE session_id IN ({marks})", sessions
-                    )
-                    self._db.execute(
-                        f"DELETE FROM sessions WHERE session_id IN ({marks})", sessions
-                    )
+                    self._db.execute(f"DELETE FROM feedback WHERE session_id IN ({m})", ids)
+                    self._db.execute(f"DELETE FROM session_state WHERE session_id IN ({m})", ids)
+                handoffs = self._db.execute(
+                    f"DELETE FROM handoffs WHERE session_id IN ({_marks(ids) or 'NULL'}) "
+                    "OR customer_id=? COLLATE NOCASE",
+                    [*ids, key],
+                ).rowcount
+                if ids:
+                    self._db.execute(f"DELETE FROM sessions WHERE session_id IN ({m})", ids)
+                hashed = [
+                    attempt_key(kind, v) for v in {key, *found} for kind in ("customer", "client")
+                ]
+                self._db.execute(
+                    f"DELETE FROM verification_attempts WHERE key IN ({_marks(hashed)})", hashed
+                )
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
         self._scrub()
         return {"sessions": len(sessions), "turns": turns, "handoffs": handoffs}
+
+    def _sessions_of(self, identifiers: set[str]) -> set[str]:
+        """Sessions filed under, or mentioning, any of these identifiers."""
+        idents = sorted(i for i in identifiers if i)
+        out = {
+            r[0]
+            for r in self._db.execute(
+                f"SELECT session_id FROM sessions WHERE customer_id IN ({_marks(idents)}) "
+                f"OR lower(customer_id) IN ({_marks(idents)})",
+                [*idents, *(i.casefold() for i in idents)],
+            ).fetchall()
+        }
+        texts = [i.casefold() for i in idents if len(i) >= 4]
+        phones = [d for i in idents if len(d := _digits(i)) >= 7 and "@" not in i]
+        # phone numbers are written in many ways: compare the digits, national part included
+        nationals = {p[-9:] for p in phones}
+
+        def mentions(text: str | None) -> bool:
+            if not text:
+                return False
+            low = text.casefold()
+            if any(t in low for t in texts):
+                return True
+            if nationals:
+                d = _digits(text)
+                return any(n in d for n in nationals)
+            return False
+
+        for table, col in (
+            ("turns", "content"),
+            ("handoffs", "summary"),
+            ("feedback", "comment"),
+            ("sessions", "customer_id"),
+        ):
+            for sid, text in self._db.execute(f"SELECT session_id, {col} FROM {table}"):
+                if sid not in out and mentions(text):
+                    out.add(sid)
+        return out
+
+    def _identifiers(self, sessions: set[str]) -> set[str]:
+        """E-mails and phone numbers the shopper wrote in these sessions."""
+        ids = sorted(sessions)
+        if not ids:
+            return set()
+        found: set[str] = set()
+        for (text,) in self._db.execute(
+            f"SELECT content FROM turns WHERE role='user' AND session_id IN ({_marks(ids)})", ids
+        ):
+            for placeholder, value in redact(text).mapping.items():
+                if placeholder.startswith(("[EMAIL", "[PHONE")):
+                    found.add(value)
+        return found
 
     def purge_older_than(self, days: int) -> dict[str, int]:
         """Retention: delete transcripts not updated for `days` days."""
@@ -354,3 +506,7 @@ class ConversationStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _marks(values: Iterable[object]) -> str:
+    return ",".join("?" for _ in values)

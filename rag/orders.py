@@ -9,7 +9,11 @@ gives for the destination. A late parcel or a failed delivery goes to a person
 Every sentence is a localised frame filled with order data or figures from the shop's
 documents, so nothing in an order reply is generated: no status, date or number can be
 invented. A failed check reads the same whether the order exists or not (no enumeration), and
-after `max_verification_failures` in a session kefu stops checking and offers a person.
+after `max_verification_failures` in a session kefu stops checking and hands the chat to a
+person. Failed checks are also counted across sessions, per order number, per customer and per
+client address: a key that reaches its limit is locked out (exponentially longer each time),
+and a check on a locked key fails like any other (the right proof included), so a new chat
+per guess gains nothing and the reply tells nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 from babel.dates import format_date
 
 from rag.commerce import Fulfilment, Order, normalise_order_number
-from rag.conversations import ConversationStore
+from rag.conversations import ConversationStore, attempt_key
 from rag.delivery import Doc, Window, add_business_days, business_days_between, find_window
 from rag.errors import ConnectorUnavailable
 from rag.escalation import PhraseMatcher
@@ -124,6 +128,7 @@ class OrderAssistant:
         email: str | None = None,
         customer_id: str | None = None,
         order_problem_to_human: bool = False,
+        client_address: str | None = None,
     ) -> OrderReply:
         state = self.conversations.state(session_id)
         st: dict[str, Any] = state.setdefault("order", {})
@@ -148,15 +153,25 @@ class OrderAssistant:
                     return OrderReply(
                         frame(lang, "order_ask_verification", number=number), "order_ask", number
                     )
-                order = self.connector.get_order(number)
-                if order is None or not self._owns(order, proofs, trusted):
-                    st["failures"] = st.get("failures", 0) + 1
-                    st["pending"] = None
-                    self._save(session_id, state)
-                    log.info("order check failed (%d in session)", st["failures"])
-                    if st["failures"] >= self.settings.max_verification_failures:
-                        return OrderReply(frame(lang, "order_locked"), "order_locked")
-                    return OrderReply(frame(lang, "verification_failed"), "order_unverified")
+                limits = self._attempt_limits(number, email, customer_id, client_address)
+                now = self.now()
+                locked = self.conversations.locked(limits, now)
+                order = self.connector.get_order(number) if trusted or not locked else None
+                owner: dict[str, int] = {}
+                if order is not None and order.customer_id:
+                    owner = {attempt_key("customer", order.customer_id): self._limit}
+                # a signed-in shopper's own order (the storefront vouches) is no guess
+                by_account = bool(order and trusted and order.customer_id == trusted)
+                if order is None or not (
+                    by_account
+                    or (
+                        not locked
+                        and not self.conversations.locked(owner, now)
+                        and self._owns(order, proofs, None)
+                    )
+                ):
+                    # the same path for an unknown order, a wrong proof and a locked key
+                    return self._failed(lang, session_id, state, number, {**limits, **owner})
                 verified.append(number)
                 st["pending"] = None
                 self._save(session_id, state)
@@ -168,6 +183,56 @@ class OrderAssistant:
             log.warning("order connector %s unavailable: %s", self.connector.name, exc)
             return OrderReply(frame(lang, "order_unavailable"), "order_unavailable", number)
         return self.describe(order, lang, order_problem_to_human=order_problem_to_human)
+
+    @property
+    def _limit(self) -> int:
+        return self.settings.verification_limit
+
+    def _attempt_limits(
+        self,
+        number: str,
+        email: str | None,
+        customer_id: str | None,
+        client_address: str | None,
+    ) -> dict[str, int]:
+        """The keys a failed check counts against (hashed), with their limits: the order
+        number always, the customer who asks when known, the client address when given."""
+        out = {attempt_key("order", number): self._limit}
+        for who in (customer_id, email):
+            if who and who.strip():
+                out[attempt_key("customer", who)] = self._limit
+        if client_address and client_address.strip():
+            out[attempt_key("client", client_address)] = self.settings.verification_limit_per_client
+        return out
+
+    def _failed(
+        self,
+        lang: str,
+        session_id: str,
+        state: dict[str, Any],
+        number: str,
+        limits: dict[str, int],
+    ) -> OrderReply:
+        st: dict[str, Any] = state["order"]
+        st["failures"] = st.get("failures", 0) + 1
+        st["pending"] = None
+        self._save(session_id, state)
+        s = self.settings
+        if self.conversations.record_failure(
+            limits,
+            now=self.now(),
+            lock_s=s.verification_lock_s,
+            max_lock_s=s.verification_lock_max_s,
+            window_s=s.verification_window_s,
+        ):
+            log.warning("order checks locked out after repeated failures (order #%s)", number)
+        log.info("order check failed (%d in session)", st["failures"])
+        if st["failures"] >= s.max_verification_failures:
+            # a person takes over: they can check the shopper's identity another way
+            return OrderReply(
+                frame(lang, "order_locked"), "order_locked", escalate="order_verification"
+            )
+        return OrderReply(frame(lang, "verification_failed"), "order_unverified")
 
     # -- the reply ----------------------------------------------------------------------------
     def describe(

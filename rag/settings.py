@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, InvalidInput
+
+# a store is a folder under KEFU_DATA_DIR/stores: its name is an identifier, never a path
+STORE_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+def check_store_name(name: str) -> str:
+    """The name when it is a store identifier, else InvalidInput (traversal, paths, unicode)."""
+    if not isinstance(name, str) or not STORE_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"store name {str(name)[:80]!r}: use 1-64 lowercase letters, digits, '-' and '_'"
+        )
+    return name
 
 
 class EmbeddingSettings(BaseModel):
@@ -55,6 +68,16 @@ class IngestSettings(BaseModel):
     chunk_tokens: int = 320
     chunk_overlap: int = 40
     max_file_mb: float = 50.0
+    # DOCX and other ZIP-based files are refused before parsing when they unzip to more than
+    # max_unzipped_mb in all, more than max_unzipped_text_mb of XML, or hold over max_zip_entries
+    max_unzipped_mb: float = 100.0
+    max_unzipped_text_mb: float = 10.0
+    max_zip_entries: int = 1000
+    max_pdf_pages: int = 500
+    # an ingest job (admin upload or folder sync) stops between documents/batches after this
+    job_timeout_s: float = 900.0
+    # chunks embedded per batch; a shopper's question waits for at most one batch
+    embed_batch: int = 16
     watch_debounce_s: float = 1.0
     currency: str = "USD"  # catalog prices are in this currency
 
@@ -103,6 +126,14 @@ class CommerceSettings(BaseModel):
     # proof of ownership accepted with an order number
     verify_with: list[Literal["email", "postcode"]] = Field(default=["email", "postcode"])
     max_verification_failures: int = 3  # per session; then only a person can help
+    # failed checks across sessions: per order number and per customer, and per client address;
+    # a key at its limit is locked out for verification_lock_s, doubled at each further lock-out
+    # (up to verification_lock_max_s); failures older than verification_window_s are forgotten
+    verification_limit: int = 5
+    verification_limit_per_client: int = 20
+    verification_lock_s: float = 900.0
+    verification_lock_max_s: float = 86400.0
+    verification_window_s: float = 86400.0
     # a chat request's customer_id proves ownership of that customer's orders: only when the
     # storefront sets it server-side for a signed-in shopper (never from the public widget)
     trust_customer_id: bool = False
@@ -136,6 +167,19 @@ class ServerSettings(BaseModel):
     # its id, route, status and latency, never shopper text
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
+    # production: /docs, /openapi.json and /metrics are off unless switched on below
+    mode: Literal["production", "development"] = "production"
+    docs: bool | None = None  # None: on in development mode only
+    metrics: bool | None = None  # None: on in development mode only
+    metrics_auth: bool = False  # /metrics needs the admin key
+    # stores a request may name besides the default store (KEFU_STORE)
+    stores: list[str] = Field(default_factory=list)
+    # addresses of reverse proxies whose X-Forwarded-For is believed; empty: none
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_upload_bytes: int = 100 * 1024 * 1024  # one POST /v1/admin/ingest request
+    # signs session tokens; unset: random per start (sessions end when the server restarts)
+    session_secret: SecretStr | None = None
+    auth_failures_per_minute: int = 20  # wrong admin/public keys per client address
 
 
 class Settings(BaseSettings):
@@ -185,13 +229,16 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"KEFU_COMMERCE__PROVIDER={c.provider} needs " + " and ".join(missing)
             )
-        if not self.store.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(f"store name {self.store!r}: use letters, digits, '-' and '_'")
+        for name in (self.store, *self.server.stores):
+            try:
+                check_store_name(name)
+            except InvalidInput as exc:
+                raise ConfigError(f"KEFU_STORE / KEFU_SERVER__STORES: {exc}") from exc
         return self
 
     def commerce_db(self) -> Path:
         return self.commerce.sqlite_path or self.data_dir / "commerce.sqlite3"
 
     def store_dir(self, store: str | None = None) -> Path:
-        name = store or self.store
-        return self.data_dir / "stores" / name
+        """The store's folder, always inside KEFU_DATA_DIR/stores (InvalidInput for a bad name)."""
+        return self.data_dir / "stores" / check_store_name(store or self.store)

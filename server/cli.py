@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import logging.config
-from typing import Annotated
+import os
+import secrets
+from typing import Annotated, Any
 
 import typer
 
 from rag.cli import console, fail, settings, user_errors
+from rag.settings import ServerSettings
 
 log = logging.getLogger("kefu.serve")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def proxy_options(s: ServerSettings) -> dict[str, Any]:
+    """uvicorn believes X-Forwarded-For only from KEFU_SERVER__TRUSTED_PROXIES. Its default
+    (trust 127.0.0.1) would let anyone on the host, or a proxy that passes the header through,
+    choose the client address that rate limits count by."""
+    if not s.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(s.trusted_proxies)}
 
 
 def serve_command(
@@ -35,10 +47,13 @@ def serve_command(
     config = log_config(s.server.log_format, level)
     logging.config.dictConfig(config)
     h, p = host or s.server.host, port or s.server.port
-    banner = (
-        f"kefu on http://{h}:{p}  — demo storefront: http://{h}:{p}/demo  "
-        f"— API docs: http://{h}:{p}/docs"
+    docs = s.server.mode == "development" if s.server.docs is None else s.server.docs
+    banner = f"kefu on http://{h}:{p}  — demo storefront: http://{h}:{p}/demo" + (
+        f"  — API docs: http://{h}:{p}/docs" if docs else ""
     )
+    if s.server.session_secret is None and workers > 1:
+        # every worker must check the tokens the others signed: one random secret for all
+        os.environ["KEFU_SERVER__SESSION_SECRET"] = secrets.token_urlsafe(32)
     if console.is_terminal or s.server.log_format == "text":
         console.print(banner)
     else:  # keep stderr pure JSON lines for log shippers
@@ -53,4 +68,5 @@ def serve_command(
         log_level=level.lower(),
         # the app logs every request with its id; uvicorn's access log would add client addresses
         access_log=False,
+        **proxy_options(s.server),
     )

@@ -13,6 +13,17 @@ class RateLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def blocked(self, key: str) -> float | None:
+        """Like `check`, without counting: seconds to wait while the key is over its limit."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._hits.get(key)
+            while q and now - q[0] >= 60:
+                q.popleft()
+            if q is not None and len(q) >= self.per_minute:
+                return max(0.0, 60 - (now - q[0]))
+            return None
+
     def check(self, key: str) -> float | None:
         """None when allowed (and counted); else seconds until the next request is allowed."""
         now = time.monotonic()

@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from rag.localization import languages
+
+
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(languages())
+
+
+def language_label(code: str | None) -> str:
+    """A language as a metric label or a stats key: one of kefu's languages, else "other"
+    (a label set that anything a client sends could grow is a memory leak)."""
+    return code if code in _known() else "other"
+
+
+def bounded_counts(counts: dict[str, int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, n in counts.items():
+        label = language_label(key)
+        out[label] = out.get(label, 0) + int(n)
+    return out
 
 
 class Metrics:

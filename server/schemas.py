@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from babel import Locale, UnknownLocaleError
+from pydantic import BaseModel, Field, field_validator
+
+from rag.settings import STORE_NAME
+
+# BCP-47 as storefronts send it: language, optional script, optional region (es-MX, zh-Hant-TW)
+LOCALE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z]{4})?(?:[-_](?:[A-Za-z]{2}|[0-9]{3}))?")
+
+
+def check_locale(value: str) -> str:
+    """A known language tag (Babel knows its language), normalised to BCP-47 spelling."""
+    if not LOCALE_TAG.fullmatch(value):
+        raise ValueError("not a language tag such as es-MX")
+    try:
+        loc = Locale.parse(value.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError) as exc:
+        raise ValueError("unknown language tag") from exc
+    return "-".join(p for p in (loc.language, loc.script, loc.territory) if p)
 
 
 class ChatRequest(BaseModel):
@@ -14,9 +32,14 @@ class ChatRequest(BaseModel):
     # the shopper's e-mail (pre-chat form or signed-in storefront): proof for order lookups
     email: str | None = Field(default=None, max_length=254)
     country: str | None = Field(default=None, min_length=2, max_length=3)
-    locale: str | None = Field(default=None, max_length=16)
-    store: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=16, examples=["es-MX"])
+    store: str | None = Field(default=None, pattern=f"^{STORE_NAME.pattern}$")
     stream: bool = False
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        return None if value is None else check_locale(value)
 
 
 class Source(BaseModel):
@@ -43,6 +66,8 @@ class ChatResponse(BaseModel):
     model: str
     timings_ms: dict[str, float]
     session_id: str
+    # send it back as X-Session-Token with the session id (continue, transcript, feedback)
+    session_token: str
     mode: str
     usage: dict[str, int]
     country: str | None

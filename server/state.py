@@ -1,37 +1,75 @@
 """What the running app holds: one container per store (sharing the loaded models), limits,
-metrics, ingest jobs."""
+metrics, ingest jobs, the session secret, what readiness found at start."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.sync import JobControl
 from rag.container import Container
 from rag.errors import ConfigError, NotFound
-from rag.settings import EXAMPLE_ADMIN_KEY, Settings
+from rag.settings import EXAMPLE_ADMIN_KEY, Settings, check_store_name
 from server.limits import RateLimiter
 from server.llm_gate import GatedChatModel
 from server.metrics import Metrics
+
+log = logging.getLogger(__name__)
+MIN_ADMIN_KEY = 32
+# parts of the keys in examples and docs: a key holding one was copied, not generated
+PLACEHOLDERS = ("change-me", "changeme", "change_me", "example", "placeholder", "replace-me")
+
+
+def weak_admin_key(key: str) -> str | None:
+    """Why the key is unsafe, or None."""
+    if len(key) < MIN_ADMIN_KEY:
+        return f"shorter than {MIN_ADMIN_KEY} characters"
+    if key == EXAMPLE_ADMIN_KEY or any(p in key.lower() for p in PLACEHOLDERS):
+        return "an example value"
+    if len(set(key)) < 10:
+        return "not random (too few distinct characters)"
+    return None
 
 
 def check_startup(settings: Settings) -> None:
     """Unsafe combinations stop the server with a message that says what to set."""
     s = settings.server
-    if s.admin_enabled and s.admin_api_key.get_secret_value() in {EXAMPLE_ADMIN_KEY, ""}:
-        raise ConfigError(
-            "the admin API is enabled with the example key: set KEFU_SERVER__ADMIN_API_KEY to a "
-            "long random secret, or KEFU_SERVER__ADMIN_ENABLED=false"
-        )
+    if s.admin_enabled or s.metrics_auth:
+        why = weak_admin_key(s.admin_api_key.get_secret_value())
+        if why:
+            raise ConfigError(
+                f"KEFU_SERVER__ADMIN_API_KEY is {why}: set it to a random secret of at least "
+                f"{MIN_ADMIN_KEY} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'), or KEFU_SERVER__ADMIN_ENABLED=false"
+            )
 
 
 @dataclass
 class Job:
+    """An ingest job run off the request path; cancellable, time-limited (ingest.sync)."""
+
     id: str
-    status: str = "queued"  # queued | running | done | failed
+    status: str = "queued"  # queued | running | cancelling | done | failed | cancelled
     result: dict[str, Any] | None = None
     error: str | None = None
+    control: JobControl = field(default_factory=JobControl)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {"done", "failed", "cancelled"}
+
+    def cancel(self) -> bool:
+        """Ask the job to stop at its next file or embedding batch (documents stay at their
+        old or new version). False when it has already ended."""
+        if self.finished:
+            return False
+        self.control.cancel()
+        self.status = "cancelling"
+        return True
 
 
 @dataclass
@@ -42,11 +80,23 @@ class AppState:
     containers: dict[str, Container] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
+    # what was missing when the server started (readiness reports it until a restart)
+    startup_problems: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         s = self.settings.server
         self.session_limit = RateLimiter(s.rate_per_session)
         self.ip_limit = RateLimiter(s.rate_per_ip)
+        self.auth_limit = RateLimiter(s.auth_failures_per_minute)
+        self._containers_lock = threading.Lock()
+        if s.session_secret is not None and s.session_secret.get_secret_value():
+            self.session_secret = s.session_secret.get_secret_value().encode()
+        else:
+            log.warning(
+                "KEFU_SERVER__SESSION_SECRET is not set: session tokens are signed with a random "
+                "key, so shoppers' sessions end when the server restarts"
+            )
+            self.session_secret = secrets.token_bytes(32)
         llm = self.default.llm
         if llm is not None and not isinstance(llm, GatedChatModel):
             # the local model serves one request at a time; an endpoint serves many
@@ -57,18 +107,25 @@ class AppState:
             self.default.__dict__["llm"] = gated
         self.containers[self.default.store] = self.default
 
+    @property
+    def served_stores(self) -> frozenset[str]:
+        return frozenset({self.default.store, *self.settings.server.stores})
+
     def container(self, store: str | None) -> Container:
-        """The store's container; stores share the loaded embedder and model."""
-        name = store or self.default.store
-        if name not in self.containers:
-            if not (self.settings.store_dir(name) / "CURRENT").exists() and not any(
-                self.settings.store_dir(name).glob("gen-*")
-            ):
-                raise NotFound(f"no store {name!r}")
-            self.containers[name] = Container(
-                self.settings, store=name, embedder=self.default.embedder, llm=self.default.llm
-            )
-        return self.containers[name]
+        """The store's container; stores share the loaded embedder and model. A name that is not
+        an identifier is a 422; a store this server does not serve is a 404, like a missing one."""
+        name = check_store_name(store) if store else self.default.store
+        if name not in self.served_stores:
+            raise NotFound(f"no store {name!r}")
+        with self._containers_lock:
+            if name not in self.containers:
+                folder = self.settings.store_dir(name)
+                if not (folder / "CURRENT").exists() and not any(folder.glob("gen-*")):
+                    raise NotFound(f"no store {name!r}")
+                self.containers[name] = Container(
+                    self.settings, store=name, embedder=self.default.embedder, llm=self.default.llm
+                )
+            return self.containers[name]
 
     def new_job(self) -> Job:
         job = Job(id=uuid.uuid4().hex)

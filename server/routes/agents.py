@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,14 +13,18 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from rag.conversations import Turn
 from rag.errors import InvalidInput, NotFound
+from server.metrics import bounded_counts
 from server.schemas import AgentReply, ClaimRequest
 from server.security import require_agent, state
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_agent)], tags=["agents"])
 
+# Handlers that touch SQLite or a storefront are plain functions: FastAPI runs them in its
+# threadpool, so a slow store (erasure retries a storefront API) never blocks the event loop.
+
 
 @router.get("/handoffs")
-async def list_handoffs(
+def list_handoffs(
     request: Request, status: str | None = "open", store: str | None = None
 ) -> list[dict[str, Any]]:
     return state(request).container(store).conversations.handoffs(status or None)
@@ -33,7 +38,7 @@ def _handoff(request: Request, handoff_id: int, store: str | None) -> dict[str, 
 
 
 @router.post("/handoffs/{handoff_id}/claim")
-async def claim(
+def claim(
     handoff_id: int, body: ClaimRequest, request: Request, store: str | None = None
 ) -> dict[str, Any]:
     _handoff(request, handoff_id, store)
@@ -43,14 +48,14 @@ async def claim(
 
 
 @router.post("/handoffs/{handoff_id}/resolve")
-async def resolve(handoff_id: int, request: Request, store: str | None = None) -> dict[str, Any]:
+def resolve(handoff_id: int, request: Request, store: str | None = None) -> dict[str, Any]:
     _handoff(request, handoff_id, store)
     state(request).container(store).conversations.set_handoff_status(handoff_id, "resolved")
     return _handoff(request, handoff_id, store)
 
 
 @router.post("/handoffs/{handoff_id}/reply", status_code=201)
-async def agent_reply(
+def agent_reply(
     handoff_id: int, body: AgentReply, request: Request, store: str | None = None
 ) -> dict[str, Any]:
     """An agent's message, delivered into the shopper's session."""
@@ -65,7 +70,7 @@ async def agent_reply(
 
 
 @router.delete("/customers/{customer_id}")
-async def erase(customer_id: str, request: Request, store: str | None = None) -> dict[str, Any]:
+def erase(customer_id: str, request: Request, store: str | None = None) -> dict[str, Any]:
     receipt = state(request).container(store).erase_customer(customer_id)
     return {"customer": customer_id, "deleted": {**receipt, "vectors": 0}}
 
@@ -76,36 +81,53 @@ async def ingest(
     files: Annotated[list[UploadFile] | None, File()] = None,
     store: str | None = None,
 ) -> dict[str, Any]:
-    """Upload documents (added to the store), or, without files, sync the configured folder."""
+    """Upload documents (added to the store), or, without files, sync the configured folder.
+    The work runs in a background job: cancellable, time-limited, embedding in batches that
+    give way to shoppers' questions; the upload folder is removed whatever happens."""
     from ingest.cli import build_ingestor
+    from ingest.sync import Stopped
 
     st = state(request)
     container = st.container(store)
     folder = st.settings.server.ingest_folder
+    timeout_s = st.settings.ingest.job_timeout_s
     staged: list[Path] = []
     tmp: Path | None = None
     if files:
         tmp = Path(tempfile.mkdtemp(prefix="kefu-upload-"))
-        for f in files:
-            name = Path(f.filename or "upload").name
-            if not name or name.startswith("."):
-                raise InvalidInput(f"bad file name {f.filename!r}")
-            dest = tmp / name
-            with dest.open("wb") as out:
-                shutil.copyfileobj(f.file, out)
-            staged.append(dest)
+        try:
+            for f in files:
+                name = Path(f.filename or "upload").name
+                if not name or name.startswith("."):
+                    raise InvalidInput(f"bad file name {f.filename!r}")
+                dest = tmp / name
+                with dest.open("wb") as out:
+                    shutil.copyfileobj(f.file, out)
+                staged.append(dest)
+        except BaseException:  # a refused request leaves no copy of what it sent
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     elif folder is None:
         raise InvalidInput("send files, or set KEFU_SERVER__INGEST_FOLDER to sync a folder")
     job = st.new_job()
 
     def work() -> None:
-        job.status = "running"
         try:
             with st.ingest_lock:  # one ingestion at a time per process
+                job.control.deadline = time.monotonic() + timeout_s if timeout_s else None
+                if not job.finished and job.status != "cancelling":
+                    job.status = "running"
                 ing = build_ingestor(container)
-                report = ing.add(staged, root=tmp) if staged else ing.sync(folder)  # type: ignore[arg-type]
+                report = (
+                    ing.add(staged, root=tmp, control=job.control)
+                    if staged
+                    else ing.sync(folder, control=job.control)  # type: ignore[arg-type]
+                )
             job.result = report.to_dict()
             job.status = "done"
+        except Stopped as exc:  # cancelled or out of time: finished documents are kept
+            job.result = exc.report.to_dict() if exc.report else None
+            job.status, job.error = "cancelled", exc.reason
         except Exception as exc:  # reported through the job, never lost
             job.status, job.error = "failed", str(exc)
         finally:
@@ -116,25 +138,43 @@ async def ingest(
     return {"job_id": job.id, "status": job.status}
 
 
-@router.get("/admin/jobs/{job_id}")
-async def job_status(job_id: str, request: Request) -> dict[str, Any]:
+def _job(request: Request, job_id: str) -> dict[str, Any]:
     job = state(request).jobs.get(job_id)
     if job is None:
         raise NotFound(f"no job {job_id!r}")
     return {"job_id": job.id, "status": job.status, "result": job.result, "error": job.error}
 
 
+@router.get("/admin/jobs/{job_id}")
+async def job_status(job_id: str, request: Request) -> dict[str, Any]:
+    return _job(request, job_id)
+
+
+@router.post("/admin/jobs/{job_id}/cancel", status_code=202)
+async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
+    """Stop a job at its next file or embedding batch; every document stays at its old or
+    new version. Cancelling a finished job changes nothing."""
+    job = state(request).jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}")
+    job.cancel()
+    return _job(request, job_id)
+
+
 @router.get("/admin/stats")
-async def stats(request: Request, store: str | None = None) -> dict[str, Any]:
+def stats(request: Request, store: str | None = None) -> dict[str, Any]:
     c = state(request).container(store)
     docs = c.index.documents()
     by_lang: dict[str, int] = {}
     for d in docs:
         by_lang[d.language] = by_lang.get(d.language, 0) + 1
+    conversations = c.conversations.stats()
+    # languages as keys from a fixed set ("other" for the rest), like the metric labels
+    conversations["by_language"] = bounded_counts(conversations.get("by_language", {}))
     return {
         "store": c.store,
         "documents": len(docs),
         "chunks": c.index.chunk_count(),
-        "documents_by_language": by_lang,
-        **c.conversations.stats(),
+        "documents_by_language": bounded_counts(by_lang),
+        **conversations,
     }

@@ -6,18 +6,26 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.answer import AskRequest, Event, Reply
 from rag.errors import KefuError, NotFound
+from server.metrics import language_label
 from server.schemas import ChatRequest, ChatResponse, FeedbackRequest, SessionOut, TurnOut
-from server.security import require_public_key, state
+from server.security import (
+    client_address,
+    new_session_id,
+    require_public_key,
+    require_session,
+    session_token,
+    state,
+    valid_session,
+)
 from server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -25,7 +33,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_public_key)], tag
 
 
 def _limits(request: Request, st: AppState, session_id: str | None) -> None:
-    ip = request.client.host if request.client else "unknown"
+    ip = client_address(request)
     for limiter, key in ((st.ip_limit, f"ip:{ip}"), (st.session_limit, f"s:{session_id}")):
         if key == "s:None":
             continue
@@ -38,7 +46,7 @@ def _limits(request: Request, st: AppState, session_id: str | None) -> None:
 
 
 def _observe(st: AppState, reply: Reply) -> None:
-    st.metrics.replies.labels(reply.mode, reply.language).inc()
+    st.metrics.replies.labels(reply.mode, language_label(reply.language)).inc()
     if reply.escalation.get("escalate") and reply.mode == "handoff":
         st.metrics.escalations.labels(str(reply.escalation.get("reason"))).inc()
     if reply.mode == "fallback":
@@ -65,13 +73,18 @@ def _observe(st: AppState, reply: Reply) -> None:
 
 
 @router.post("/chat", response_model=ChatResponse)
-async def chat(body: ChatRequest, request: Request) -> Any:
+async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
+    """A shopper's message. Session ids are the server's: a `session_id` continues that session
+    only with its `X-Session-Token` (both come with every reply); otherwise, or without one,
+    a new session starts and the reply carries its id and token."""
     st = state(request)
     if len(body.message) > st.settings.server.max_message_chars:
         raise HTTPException(
             413, f"message is longer than {st.settings.server.max_message_chars} characters"
         )
-    session_id = body.session_id or uuid.uuid4().hex
+    given = body.session_id
+    session_id = given if given and valid_session(request, given) else new_session_id()
+    token = session_token(st.session_secret, session_id)
     _limits(request, st, session_id)
     container = st.container(body.store)
     ask = AskRequest(
@@ -81,12 +94,15 @@ async def chat(body: ChatRequest, request: Request) -> Any:
         email=body.email,
         country=body.country,
         locale=body.locale,
+        client_address=client_address(request),
     )
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
         reply = await run_in_threadpool(container.pipeline.answer, ask)
         _observe(st, reply)
-        return reply.to_dict()
+        response.headers["X-Session-Id"] = session_id
+        response.headers["X-Session-Token"] = token
+        return reply.to_dict() | {"session_token": token}
 
     def events() -> Iterator[Event]:
         return container.pipeline.stream(ask)
@@ -98,7 +114,7 @@ async def chat(body: ChatRequest, request: Request) -> Any:
                     yield _sse(ev.type, {"text": ev.data})
                 elif ev.type == "done":
                     _observe(st, ev.data)
-                    reply = ev.data.to_dict()
+                    reply = ev.data.to_dict() | {"session_token": token}
                     yield _sse(
                         "done",
                         {k: reply[k] for k in reply if k != "reply"} | {"reply": reply["reply"]},
@@ -122,6 +138,7 @@ async def chat(body: ChatRequest, request: Request) -> Any:
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
             "X-Session-Id": session_id,
+            "X-Session-Token": token,
         },
     )
 
@@ -166,12 +183,17 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
+# The handlers below touch SQLite: plain functions, so they run in the threadpool.
+
+
 @router.get("/sessions/{session_id}", response_model=SessionOut)
-async def get_session(session_id: str, request: Request, store: str | None = None) -> Any:
+def get_session(session_id: str, request: Request, store: str | None = None) -> Any:
+    """The transcript; needs the session's `X-Session-Token` (404 without it, as if none)."""
+    require_session(request, session_id)
     conv = state(request).container(store).conversations
     info = conv.session(session_id)
     if info is None:
-        raise NotFound(f"no session {session_id!r}")
+        raise NotFound("no such session")
     turns = conv.history(session_id, 500)
     return {
         "session_id": session_id,
@@ -186,7 +208,7 @@ async def get_session(session_id: str, request: Request, store: str | None = Non
 
 
 @router.get("/documents/{doc_id:path}", response_class=PlainTextResponse)
-async def document(doc_id: str, request: Request, store: str | None = None) -> str:
+def document(doc_id: str, request: Request, store: str | None = None) -> str:
     """A source document's text (the seller's public policies), for the widget's source links."""
     index = state(request).container(store).index
     info = index.get_document(doc_id)
@@ -198,9 +220,11 @@ async def document(doc_id: str, request: Request, store: str | None = None) -> s
 
 
 @router.post("/sessions/{session_id}/feedback", status_code=204)
-async def feedback(
+def feedback(
     session_id: str, body: FeedbackRequest, request: Request, store: str | None = None
 ) -> None:
+    """Thumbs up or down on a session; needs its `X-Session-Token` like the transcript."""
+    require_session(request, session_id)
     state(request).container(store).conversations.add_feedback(
         session_id, body.rating, body.comment
     )

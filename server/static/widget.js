@@ -50,9 +50,16 @@
     var words = UI[language] || UI[lang] || UI.en;
     return words[KEYS.indexOf(key)];
   }
+  // the server issues the session id and a token that goes with it (X-Session-Token)
   var storageKey = "kefu-session-" + (cfg.store || "default");
+  var tokenKey = storageKey + "-token";
   var sessionId = null;
-  try { sessionId = localStorage.getItem(storageKey); } catch (e) { /* private mode */ }
+  var sessionToken = null;
+  try {
+    sessionId = localStorage.getItem(storageKey);
+    sessionToken = localStorage.getItem(tokenKey);
+  } catch (e) { /* private mode */ }
+  if (!sessionToken) sessionId = null;
   var lastSeen = 0;
   var polling = null;
 
@@ -170,10 +177,20 @@
     return m;
   }
 
-  function headers() {
-    var h = { "Content-Type": "application/json", "Accept": "text/event-stream" };
+  function headers(extra) {
+    var h = extra || {};
     if (cfg.key) h["X-Kefu-Key"] = cfg.key;
+    if (sessionId && sessionToken) h["X-Session-Token"] = sessionToken;
     return h;
+  }
+
+  function forget() {
+    sessionId = null;
+    sessionToken = null;
+    try {
+      localStorage.removeItem(storageKey);
+      localStorage.removeItem(tokenKey);
+    } catch (e) { /* ignore */ }
   }
 
   function showSources(node, sources) {
@@ -201,11 +218,10 @@
   function fetchSession() {
     var url = base + "/v1/sessions/" + encodeURIComponent(sessionId) +
       (cfg.store ? "?store=" + encodeURIComponent(cfg.store) : "");
-    return fetch(url, { headers: cfg.key ? { "X-Kefu-Key": cfg.key } : {} })
+    return fetch(url, { headers: headers() })
       .then(function (r) {
         if (r.status === 404) {  // erased or expired: start afresh
-          sessionId = null;
-          try { localStorage.removeItem(storageKey); } catch (e) { /* ignore */ }
+          forget();
           setHandoff(false);
         }
         return r.ok ? r.json() : null;
@@ -263,7 +279,8 @@
     send.disabled = true;
     var body = { message: text, session_id: sessionId, store: cfg.store, locale: cfg.locale,
                  country: cfg.country, stream: true };
-    fetch(base + "/v1/chat", { method: "POST", headers: headers(), body: JSON.stringify(body) })
+    var h = headers({ "Content-Type": "application/json", "Accept": "text/event-stream" });
+    fetch(base + "/v1/chat", { method: "POST", headers: h, body: JSON.stringify(body) })
       .then(function (resp) {
         if (!resp.ok) {
           return resp.json().then(function (j) { bot.textContent = j.message || "Error"; });
@@ -289,7 +306,11 @@
           } else if (ev === "done") {
             bot.textContent = payload.reply;
             sessionId = payload.session_id;
-            try { localStorage.setItem(storageKey, sessionId); } catch (err) { /* ignore */ }
+            sessionToken = payload.session_token;
+            try {
+              localStorage.setItem(storageKey, sessionId);
+              localStorage.setItem(tokenKey, sessionToken);
+            } catch (err) { /* ignore */ }
             if (RTL.indexOf(payload.language) >= 0) bot.setAttribute("dir", "rtl");
             else bot.setAttribute("dir", "auto");
             showSources(bot, payload.sources);

@@ -4,6 +4,13 @@ It speaks the real wire protocol (JSON and `stream: true` Server-Sent Events wit
 `chat.completion.chunk` objects, `stream_options.include_usage`, Bearer auth, error bodies), so
 the production `openai` adapter is exercised end to end. Replies come from a responder function;
 every request is recorded.
+
+`mode` (settable between requests) plays a faulty endpoint: "hang" (accepts the request and
+never answers until the server stops), "error" (HTTP 500 with an OpenAI error body), "truncated"
+(a stream of one token, then the connection closes: no finish reason, no `[DONE]`), "garbage"
+(a 200 stream of lines that are not JSON chunks), "length" (the whole reply, finish reason
+"length"), "no_done" (finish reason "stop" but no `[DONE]` before the close). "ok" is the
+well-behaved endpoint.
 """
 
 from __future__ import annotations
@@ -14,8 +21,9 @@ import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
+Mode = Literal["ok", "hang", "error", "truncated", "garbage", "length", "no_done"]
 Responder = Callable[[list[dict[str, Any]]], str]
 
 
@@ -27,8 +35,11 @@ class OpenAICompatibleServer:
         api_key: str = "test-key",
         delay_s: float = 0.0,
         token_delay_s: float = 0.0,
+        mode: Mode = "ok",
     ) -> None:
         self.responder = responder
+        self.mode: Mode = mode
+        self._stopping = threading.Event()
         self.api_key = api_key
         self.delay_s = delay_s
         self.token_delay_s = token_delay_s
@@ -42,11 +53,14 @@ class OpenAICompatibleServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
 
-            def _json(self, status: int, body: dict[str, Any]) -> None:
+            def _json(self, status: int, body: dict[str, Any], *, close: bool = False) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -71,6 +85,17 @@ class OpenAICompatibleServer:
                     return
                 body = json.loads(raw)
                 server.requests.append(body)
+                if server.mode == "hang":
+                    server._stopping.wait()
+                    self.close_connection = True
+                    return
+                if server.mode == "error":
+                    self._json(
+                        500,
+                        {"error": {"message": "The server had an error", "type": "server_error"}},
+                        close=True,
+                    )
+                    return
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 text = server.responder(body["messages"])
@@ -124,12 +149,24 @@ class OpenAICompatibleServer:
                     }
 
                 try:
+                    if server.mode == "truncated":
+                        send(chunk({"role": "assistant", "content": ""}, None))
+                        send(chunk({"content": pieces[0]}, None))
+                        self.close_connection = True
+                        return
+                    if server.mode == "garbage":
+                        for line in ("<html>502 Bad Gateway</html>", "{not json", "\x00\x01"):
+                            self.wfile.write(f"data: {line}\n\n".encode())
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
                     send(chunk({"role": "assistant", "content": ""}, None))
                     for p in pieces:
                         if server.token_delay_s:
                             time.sleep(server.token_delay_s)
                         send(chunk({"content": p}, None))
-                    send(chunk({}, "stop"))
+                    # "length": cut at max_tokens; "no_done": the terminator never comes
+                    send(chunk({}, "length" if server.mode == "length" else "stop"))
                     if (body.get("stream_options") or {}).get("include_usage"):
                         send(
                             {
@@ -141,7 +178,8 @@ class OpenAICompatibleServer:
                                 "usage": usage,
                             }
                         )
-                    send("[DONE]")
+                    if server.mode != "no_done":
+                        send("[DONE]")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 self.close_connection = True
@@ -160,6 +198,7 @@ class OpenAICompatibleServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()  # releases hanging requests
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)

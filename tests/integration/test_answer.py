@@ -301,3 +301,29 @@ def test_kefu_ask_json_has_the_documented_shape(
     assert out["escalation"]["escalate"] is False
     assert set(out["sources"][0]) == {"doc_id", "title", "chunk_id", "score"}
     assert {"retrieve", "total"} <= set(out["timings_ms"])
+
+
+@pytest.mark.llm
+def test_llamacpp_reply_cut_at_max_tokens_is_a_failed_generation(local_llm: ChatModel) -> None:
+    from rag.errors import ModelUnavailable
+    from rag.types import Message
+
+    story = [Message("user", "Write a long story about a parcel crossing the sea.")]
+    with pytest.raises(ModelUnavailable, match="incomplete"):
+        list(local_llm.stream(story, max_tokens=3, temperature=0.0))
+    short = [Message("user", "Reply with one word: yes")]
+    assert "".join(local_llm.stream(short, max_tokens=40, temperature=0.0)).strip()
+
+
+def test_a_stream_cut_mid_reply_falls_back(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[str]]
+) -> None:
+    server, replies = scripted
+    server.mode = "truncated"  # one token, then the connection closes without [DONE]
+    replies.append("Our shipping to Mexico takes 10 to 18 business days.")
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    r = p.answer(AskRequest(message="How long does standard shipping to Mexico take?"))
+    assert server.requests
+    assert r.mode == "fallback"
+    assert r.reply != "Our"
+    assert frame("en", "extractive_intro") in r.reply

@@ -179,10 +179,12 @@ def test_wrong_email_reads_like_an_unknown_order(pipeline: AnswerPipeline) -> No
 def test_verification_is_rate_limited_per_session(pipeline: AnswerPipeline) -> None:
     for i in range(3):
         r = ask(pipeline, f"order 1042, email guess{i}@example.com", "s-brute")
-    assert r.mode == "order_locked"
+    # a person takes over the session
+    assert r.mode == "order_handoff"
+    assert frame("en", "order_locked") in r.reply
     # the right proof no longer opens the order in this session...
     r = ask(pipeline, "order 1042, email maria.gonzalez@example.com", "s-brute")
-    assert r.mode == "order_locked"
+    assert r.mode == "handoff_pending"
     assert "4PX" not in r.reply
     # ...while the shopper's own fresh session still works
     r = ask(pipeline, "order 1042, email maria.gonzalez@example.com", "s-fresh")
@@ -387,7 +389,7 @@ def test_chat_endpoint_answers_order_questions(sample_container: Container, tmp_
     settings = make_settings(
         sample_container.settings.data_dir,
         llm={"provider": "none"},
-        server={"admin_api_key": "test-admin-key-0123456789"},
+        server={"admin_api_key": "kefu-orders-test-admin-key-5c1e9a07d3b2f846"},
         commerce={
             "sqlite_path": tmp_path / "commerce.sqlite3",
             "rules_file": COMMERCE / "personalisation.yaml",

@@ -20,7 +20,7 @@ from server.app import create_app
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
 
-KEY = "test-admin-key-0123456789"
+KEY = "kefu-test-admin-key-4f9c2a7e81d35b60"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -28,7 +28,12 @@ def server_settings(data_dir: Path, **server: Any) -> Any:
     return make_settings(
         data_dir,
         llm={"provider": "none"},
-        server={"admin_api_key": KEY, "cors_origins": ["https://shop.example"], **server},
+        server={
+            "admin_api_key": KEY,
+            "cors_origins": ["https://shop.example"],
+            "mode": "development",
+            **server,
+        },
     )
 
 
@@ -115,14 +120,21 @@ def test_accept_header_also_selects_streaming(client: TestClient) -> None:
     assert kinds == ["token", "sources", "escalation", "done"]
 
 
+def session_of(reply: Any) -> tuple[str, dict[str, str]]:
+    """The server-issued session id of a reply, and the header that continues it."""
+    body = reply.json()
+    assert reply.headers["x-session-token"] == body["session_token"]
+    return body["session_id"], {"X-Session-Token": body["session_token"]}
+
+
 def test_transcript_and_feedback(client: TestClient) -> None:
-    r = client.post(
-        "/v1/chat", json={"message": "What is the capital of Mongolia?", "session_id": "fb-1"}
-    )
+    r = client.post("/v1/chat", json={"message": "What is the capital of Mongolia?"})
     assert r.status_code == 200
-    t = client.get("/v1/sessions/fb-1").json()
+    sid, token = session_of(r)
+    t = client.get(f"/v1/sessions/{sid}", headers=token).json()
     assert [x["role"] for x in t["turns"]] == ["user", "assistant"]
-    assert client.post("/v1/sessions/fb-1/feedback", json={"rating": "down"}).status_code == 204
+    fb = client.post(f"/v1/sessions/{sid}/feedback", json={"rating": "down"}, headers=token)
+    assert fb.status_code == 204
     assert client.post("/v1/sessions/nope/feedback", json={"rating": "up"}).status_code == 404
     stats = client.get("/v1/admin/stats", headers=AUTH).json()
     assert stats["feedback"].get("down", 0) >= 1
@@ -182,12 +194,11 @@ def test_rate_limit_per_session(sample_container: Container, tmp_path: Path) -> 
     settings = server_settings(sample_container.settings.data_dir, rate_per_session=2)
     c = Container(settings, embedder=sample_container.embedder)
     with TestClient(create_app(c)) as tc:
-        codes = [
-            tc.post("/v1/chat", json={"message": "hola", "session_id": "rl"}).status_code
-            for _ in range(3)
-        ]
-        assert codes == [200, 200, 429]
-        r = tc.post("/v1/chat", json={"message": "hola", "session_id": "rl"})
+        sid, token = session_of(tc.post("/v1/chat", json={"message": "hola"}))
+        again = {"message": "hola", "session_id": sid}
+        codes = [tc.post("/v1/chat", json=again, headers=token).status_code for _ in range(2)]
+        assert codes == [200, 429]
+        r = tc.post("/v1/chat", json=again, headers=token)
         assert int(r.headers["retry-after"]) > 0
         assert r.json()["error"] == "rate_limited"
 
@@ -204,6 +215,10 @@ def test_public_key_is_required_when_configured(sample_container: Container) -> 
 def test_refuses_to_start_with_the_example_admin_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="KEFU_SERVER__ADMIN_API_KEY"):
         create_app(settings=make_settings(tmp_path, llm={"provider": "none"}))
+    weak = ("x", "CHANGE-ME", "x" * 40, "change-me-please-to-something-long-and-random", KEY[:31])
+    for key in weak:
+        with pytest.raises(ConfigError, match="KEFU_SERVER__ADMIN_API_KEY"):
+            create_app(settings=server_settings(tmp_path, admin_api_key=key))
     create_app(
         settings=make_settings(tmp_path, llm={"provider": "none"}, server={"admin_enabled": False})
     )
@@ -213,18 +228,16 @@ def test_handoff_lifecycle_over_http(
     client: TestClient, llm_server: tuple[OpenAICompatibleServer, list[str]]
 ) -> None:
     _, replies = llm_server
-    r = client.post(
+    first = client.post(
         "/v1/chat",
-        json={
-            "message": "quiero hablar con una persona real",
-            "session_id": "hs-1",
-            "customer_id": "cust-http",
-        },
-    ).json()
+        json={"message": "quiero hablar con una persona real", "customer_id": "cust-http"},
+    )
+    sid, token = session_of(first)
+    r = first.json()
     assert r["escalation"]["escalate"] is True
     assert r["escalation"]["reason"] == "human_request"
     queue = client.get("/v1/handoffs", headers=AUTH).json()
-    [h] = [x for x in queue if x["session_id"] == "hs-1"]
+    [h] = [x for x in queue if x["session_id"] == sid]
     claimed = client.post(f"/v1/handoffs/{h['id']}/claim", json={"agent": "ana"}, headers=AUTH)
     assert claimed.json()["status"] == "claimed"
     sent = client.post(
@@ -233,24 +246,27 @@ def test_handoff_lifecycle_over_http(
         headers=AUTH,
     )
     assert sent.status_code == 201
-    transcript = client.get("/v1/sessions/hs-1").json()
+    transcript = client.get(f"/v1/sessions/{sid}", headers=token).json()
     assert transcript["turns"][-1]["role"] == "agent"
     assert transcript["handoff"]["status"] == "claimed"
-    pending = client.post("/v1/chat", json={"message": "¿sigue ahí?", "session_id": "hs-1"}).json()
+    pending = client.post(
+        "/v1/chat", json={"message": "¿sigue ahí?", "session_id": sid}, headers=token
+    ).json()
     assert pending["mode"] == "handoff_pending"
     assert pending["reply"] == frame("es", "handoff_pending")
     client.post(f"/v1/handoffs/{h['id']}/resolve", headers=AUTH)
     replies.append("El envío estándar a México tarda de 10 a 18 días hábiles.")
     back = client.post(
         "/v1/chat",
-        json={"message": "¿Cuánto tarda el envío estándar a México?", "session_id": "hs-1"},
+        json={"message": "¿Cuánto tarda el envío estándar a México?", "session_id": sid},
+        headers=token,
     ).json()
     assert back["mode"] == "llm"
     assert back["escalation"]["escalate"] is False
     receipt = client.delete("/v1/customers/cust-http", headers=AUTH).json()
     assert receipt["deleted"]["sessions"] == 1
     assert receipt["deleted"]["handoffs"] == 1
-    assert client.get("/v1/sessions/hs-1").status_code == 404
+    assert client.get(f"/v1/sessions/{sid}", headers=token).status_code == 404
 
 
 def test_admin_ingest_upload_job(client: TestClient) -> None:

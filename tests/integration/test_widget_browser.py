@@ -27,7 +27,7 @@ from tests.doubles.openai_server import OpenAICompatibleServer
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
-KEY = "test-admin-key-0123456789"
+KEY = "kefu-test-admin-key-4f9c2a7e81d35b60"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 SPANISH = "El envío estándar a México tarda de 10 a 18 días hábiles."
@@ -130,6 +130,11 @@ def test_spanish_question_streams_with_sources_then_hands_off(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the demo page's Content-Security-Policy lets the widget run, style itself and connect
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     page.goto(f"{live_server}/demo")
     open_with_keyboard(page)
     # every text the bot message shows while the reply arrives
@@ -156,6 +161,12 @@ def test_spanish_question_streams_with_sources_then_hands_off(
     assert "Estafeta" in source.text()
     session = page.evaluate("localStorage.getItem('kefu-session-default')")
     assert session
+    token = page.evaluate("localStorage.getItem('kefu-session-default-token')")
+    assert token
+    # the transcript is the token holder's only
+    assert httpx.get(f"{live_server}/v1/sessions/{session}").status_code == 404
+    mine = httpx.get(f"{live_server}/v1/sessions/{session}", headers={"X-Session-Token": token})
+    assert mine.status_code == 200
 
     handoff = ask(page, "quiero hablar con una persona")
     banner = page.locator(".kefu-handoff")
