@@ -79,13 +79,17 @@ class Level:
     seconds: float = 0.0
 
 
-async def ask(client: httpx.AsyncClient, question: str, session: str | None) -> dict[str, Any]:
+Session = tuple[str, str]  # (session id, its token): the server issues both with every reply
+
+
+async def ask(client: httpx.AsyncClient, question: str, session: Session | None) -> dict[str, Any]:
     """One streamed reply: (seconds to the first token, the `done` payload)."""
-    body = {"message": question, "session_id": session, "stream": True}
+    body = {"message": question, "session_id": session and session[0], "stream": True}
+    headers = {"X-Session-Token": session[1]} if session else {}
     start = time.perf_counter()
     first: float | None = None
     event = ""
-    async with client.stream("POST", "/v1/chat", json=body) as r:
+    async with client.stream("POST", "/v1/chat", json=body, headers=headers) as r:
         if r.status_code != 200:
             await r.aread()
             raise RuntimeError(f"HTTP {r.status_code}")
@@ -107,7 +111,7 @@ async def shopper(
     client: httpx.AsyncClient, n: int, level: Level, start_at: float, stop_at: float
 ) -> None:
     asked = 0
-    session: str | None = None
+    session: Session | None = None
     while (now := time.perf_counter()) < stop_at:
         question = QUESTIONS[(n + asked) % len(QUESTIONS)]
         try:
@@ -119,7 +123,7 @@ async def shopper(
             continue
         end = time.perf_counter()
         asked += 1
-        session = done["session_id"] if asked % 3 else None
+        session = (done["session_id"], done["session_token"]) if asked % 3 else None
         # replies completed inside the measured window (steady state, warm-up excluded)
         if start_at <= end <= stop_at:
             level.latencies.append(end - now)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.load import QUESTIONS, ROOT, ask, free_port, kefu, respond, wait_ready
+from bench.load import QUESTIONS, ROOT, Session, ask, free_port, kefu, respond, wait_ready
 from tests.doubles.openai_server import OpenAICompatibleServer
 
 TARGET_GROWTH = 0.05  # RSS growth after warm-up
@@ -68,7 +68,7 @@ def rss_mb(pid: int) -> float:
 
 async def shopper(client: httpx.AsyncClient, n: int, run: Run, stop_at: float) -> None:
     asked = 0
-    session: str | None = None
+    session: Session | None = None
     while time.monotonic() < stop_at:
         question = QUESTIONS[(n + asked) % len(QUESTIONS)]
         try:
@@ -80,7 +80,7 @@ async def shopper(client: httpx.AsyncClient, n: int, run: Run, stop_at: float) -
             continue
         run.replies += 1
         asked += 1
-        session = done["session_id"] if asked % 3 else None
+        session = (done["session_id"], done["session_token"]) if asked % 3 else None
 
 
 async def sampler(pid: int, run: Run, start: float, stop_at: float, every: float) -> None:
