@@ -12,6 +12,7 @@ database.
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,14 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> It
 # The operations come from the app's own OpenAPI document, built without starting it (nothing
 # is loaded at collection); the requests go to the started app of `fuzz_app`. (Plain pytest
 # parametrisation: schemathesis' own pytest integration does not name the cases under pytest 9.)
+# Loading the document runs the app's lifespan, which opens a store: a throw-away folder, never
+# the working directory (removed when the interpreter exits).
+_SCHEMA_DATA = tempfile.TemporaryDirectory(prefix="kefu-fuzz-schema-")
 schema = schemathesis.openapi.from_asgi(
     "/openapi.json",
-    create_app(settings=make_settings(Path("unused"), llm={"provider": "none"}, server=SERVER)),
+    create_app(
+        settings=make_settings(Path(_SCHEMA_DATA.name), llm={"provider": "none"}, server=SERVER)
+    ),
 )
 # an operation the document describes wrongly fails the collection, it is not skipped
 OPERATIONS = [
