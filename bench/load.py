@@ -176,6 +176,27 @@ def kefu(*args: str, env: dict[str, str], cwd: Path, **kw: Any) -> subprocess.Po
     return subprocess.Popen([exe, *args], env=env, cwd=cwd, **kw)
 
 
+def ingest_sample_store(env: dict[str, str], cwd: Path) -> None:
+    """`kefu ingest sync` of the sample store into the data folder `env` names."""
+    rc = kefu("ingest", "sync", str(ROOT / "examples" / "sample_store"), env=env, cwd=cwd).wait()
+    if rc not in (0, 1):  # 1: some files were skipped, the rest is in
+        sys.exit(f"kefu ingest sync failed with {rc}")
+
+
+def serve_env(env: dict[str, str], llm: OpenAICompatibleServer) -> dict[str, str]:
+    """The benchmark server's settings: the model behind the test endpoint, no admin API, rate
+    limits lifted (the shoppers all come from 127.0.0.1)."""
+    return env | {
+        "KEFU_LLM__PROVIDER": "openai",
+        "KEFU_LLM__BASE_URL": llm.base_url,
+        "KEFU_LLM__API_KEY": llm.api_key,
+        "KEFU_SERVER__ADMIN_ENABLED": "false",
+        "KEFU_SERVER__HOST": "127.0.0.1",
+        "KEFU_SERVER__RATE_PER_SESSION": "1000000",
+        "KEFU_SERVER__RATE_PER_IP": "1000000",
+    }
+
+
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> float:
     t0 = time.perf_counter()
     while True:
@@ -213,25 +234,13 @@ def main() -> None:
     if not (data / "stores").exists():
         print(f"ingesting the sample store into {data} …", flush=True)
         t0 = time.perf_counter()
-        rc = kefu(
-            "ingest", "sync", str(ROOT / "examples" / "sample_store"), env=env, cwd=tmp
-        ).wait()
-        if rc not in (0, 1):  # 1: some files were skipped, the rest is in
-            sys.exit(f"kefu ingest sync failed with {rc}")
+        ingest_sample_store(env, tmp)
         print(f"ingested in {time.perf_counter() - t0:.0f} s", flush=True)
 
     with OpenAICompatibleServer(respond, delay_s=args.llm_delay) as llm:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server_env = env | {
-            "KEFU_LLM__PROVIDER": "openai",
-            "KEFU_LLM__BASE_URL": llm.base_url,
-            "KEFU_LLM__API_KEY": llm.api_key,
-            "KEFU_SERVER__ADMIN_ENABLED": "false",
-            "KEFU_SERVER__HOST": "127.0.0.1",
-            "KEFU_SERVER__RATE_PER_SESSION": "1000000",
-            "KEFU_SERVER__RATE_PER_IP": "1000000",
-        }
+        server_env = serve_env(env, llm)
         log = tmp / "server.log"
         with log.open("wb") as out:
             proc = kefu("serve", "--port", str(port), env=server_env, cwd=tmp, stderr=out)

@@ -29,7 +29,17 @@ from pathlib import Path
 
 import httpx
 
-from bench.load import QUESTIONS, ROOT, Session, ask, free_port, kefu, respond, wait_ready
+from bench.load import (
+    QUESTIONS,
+    Session,
+    ask,
+    free_port,
+    ingest_sample_store,
+    kefu,
+    respond,
+    serve_env,
+    wait_ready,
+)
 from tests.doubles.openai_server import OpenAICompatibleServer
 
 TARGET_GROWTH = 0.05  # RSS growth after warm-up
@@ -150,24 +160,12 @@ def main() -> None:
     }
     if not (data / "stores").exists():
         print(f"ingesting the sample store into {data} …", flush=True)
-        rc = kefu(
-            "ingest", "sync", str(ROOT / "examples" / "sample_store"), env=env, cwd=tmp
-        ).wait()
-        if rc not in (0, 1):  # 1: some files were skipped, the rest is in
-            sys.exit(f"kefu ingest sync failed with {rc}")
+        ingest_sample_store(env, tmp)
 
     with OpenAICompatibleServer(respond, delay_s=args.llm_delay) as llm:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server_env = env | {
-            "KEFU_LLM__PROVIDER": "openai",
-            "KEFU_LLM__BASE_URL": llm.base_url,
-            "KEFU_LLM__API_KEY": llm.api_key,
-            "KEFU_SERVER__ADMIN_ENABLED": "false",
-            "KEFU_SERVER__HOST": "127.0.0.1",
-            "KEFU_SERVER__RATE_PER_SESSION": "1000000",
-            "KEFU_SERVER__RATE_PER_IP": "1000000",
-        }
+        server_env = serve_env(env, llm)
         log = tmp / "server.log"
         with log.open("wb") as out:
             proc = kefu("serve", "--port", str(port), env=server_env, cwd=tmp, stderr=out)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -91,3 +94,25 @@ def local_llm() -> ChatModel:
     model = build_chat_model(s, counter=None)  # type: ignore[arg-type]
     assert model is not None
     return model
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, *, timeout_s: float) -> None:
+    """Wait for a `kefu serve` subprocess to answer /healthz; fail with its log if it dies."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "kefu serve did not start"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.3)

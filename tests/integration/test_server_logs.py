@@ -10,10 +10,8 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,15 +21,9 @@ import pytest
 
 from rag.container import Container
 from server import logs
-from tests.conftest import SAMPLE_STORE, make_settings
+from tests.conftest import SAMPLE_STORE, free_port, make_settings, wait_healthy
 
 QUESTION = "Hola, soy maria.lopez@example.com. ¿Cuánto tarda el envío estándar a México?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -118,15 +110,7 @@ def test_kefu_serve_logs_json_lines_without_shopper_text(data_dir: Path, tmp_pat
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                assert proc.poll() is None, stderr.read_text()
-                assert time.monotonic() < deadline, "kefu serve did not start"
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            wait_healthy(base, proc, stderr, timeout_s=120)
             r = httpx.post(
                 f"{base}/v1/chat",
                 json={"message": QUESTION, "country": "MX"},

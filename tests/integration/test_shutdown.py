@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,9 @@ import httpx
 from ingest.cli import build_ingestor
 from rag.container import Container
 from rag.ports import Embedder
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings, wait_healthy
 
 POLICY = "# Returns\n\nYou can return any unused item within 30 days of delivery.\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def long_document() -> bytes:
@@ -76,15 +69,7 @@ def test_sigterm_stops_the_server_mid_upload_and_keeps_the_index_whole(
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 300
-            while True:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "kefu serve did not start"
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.5)
+            wait_healthy(base, proc, log, timeout_s=300)
             auth = {"Authorization": f"Bearer {key}"}
             r = httpx.post(
                 f"{base}/v1/admin/ingest",
