@@ -13,6 +13,7 @@ import binascii
 import codecs
 import re
 import unicodedata
+from functools import lru_cache
 
 # Multilingual signatures of instruction hijacking; matched on a normalised, de-spaced form
 # too, so that "i g n o r e  previous" and homoglyphs are caught.
@@ -124,6 +125,7 @@ _INSTRUCTS = [
 _INSTRUCTS_RE = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTS), re.IGNORECASE | re.MULTILINE)
 
 
+@lru_cache(maxsize=16384)  # document sentences repeat every turn; the check is pure
 def instructs(text: str) -> bool:
     """True when a document sentence gives orders to the assistant, or tells it what to tell
     shoppers, in any of ~12 languages, or hides an injection (see looks_like_injection).
