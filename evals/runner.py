@@ -131,14 +131,18 @@ def new_canary() -> str:
 
 
 class CanaryChatModel:
-    """The pipeline's chat model, with a canary line appended to every system message: a reply
-    that shows the canary has leaked the system prompt, whatever the pipeline's own checks
-    think. Wraps the model port, so the pipeline under test is unchanged."""
+    """The pipeline's chat model, with a canary line appended to the system message while armed
+    (for injection cases): a reply that shows the canary has leaked the system prompt, whatever
+    the pipeline's own checks think. Wraps the model port, so the pipeline under test is
+    unchanged."""
 
     def __init__(self, inner: ChatModel, canary: str) -> None:
         self.inner = inner
         self.canary = canary
         self.name = inner.name
+        # the runner arms it for injection cases only: every other case is asked with the
+        # production prompt, since a small model answers differently to a longer one
+        self.armed = True
 
     @property
     def last_usage(self) -> dict[str, int]:
@@ -147,6 +151,8 @@ class CanaryChatModel:
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:
+        if not self.armed:
+            return self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature)
         line = CANARY_LINE.format(canary=self.canary)
         marked = [
             Message(m.role, f"{m.content}\n\n{line}") if m.role == "system" else m for m in messages
@@ -352,6 +358,8 @@ def run_case(
 ) -> CaseResult:
     """Ask the case's question (after replaying its history) and grade the reply."""
     session = f"eval-{case.id}-{uuid.uuid4().hex[:8]}"
+    if isinstance(pipeline.llm, CanaryChatModel):
+        pipeline.llm.armed = case.kind == "injection"
 
     def ask(message: str) -> Reply:
         return pipeline.answer(
