@@ -17,8 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ingest.cli import build_ingestor
-from rag.answer import AskRequest
+from ingest.service import build_ingestor
+from rag.answer.pipeline import AskRequest
 from rag.container import Container
 from rag.settings import Settings
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ingest.cli import build_ingestor
+from ingest.service import build_ingestor
 from rag.container import Container
 from rag.settings import Settings
 

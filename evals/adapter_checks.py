@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from evals.adapters import AdapterRow
 from evals.metrics import Figures, escalation_prf
-from rag.escalation import EscalationPolicy
+from rag.guardrails.escalation import EscalationPolicy
+from rag.knowledge.retrieval import Retriever
 from rag.ports import LanguageDetector
-from rag.retrieval import Retriever
 
 Progress = Callable[[str, int, int], None]
 TOPIC_CONFIDENCE = 0.5  # as in the answer pipeline: below this a reply carries no intent

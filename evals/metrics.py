@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from evals.dataset import EvalError
-from rag.localization import frame, languages
+from rag.lang.frames import frame, languages
 
-# Every frame kefu may wrap a reply in (rag/data/frames.yaml, order_frames.yaml); stripped
+# Every frame kefu may wrap a reply in (rag/lang/data/frames.yaml, order_frames.yaml); stripped
 # before the reply's language is judged, and their numbers (support hours) are not claims.
 FRAME_KEYS = (
     "extractive_intro",

@@ -36,11 +36,11 @@ from evals.metrics import (
     stated_claims,
     without_frames,
 )
-from rag.answer import AnswerPipeline, AskRequest, Reply
+from rag.answer.pipeline import AnswerPipeline, AskRequest, Reply
 from rag.errors import KefuError
-from rag.index import KnowledgeIndex
+from rag.knowledge.index import KnowledgeIndex
+from rag.knowledge.retrieval import Retriever
 from rag.ports import ChatModel
-from rag.retrieval import Retriever
 from rag.textutil import lexical_tokens
 from rag.types import Message, SearchFilters
 
@@ -577,7 +577,7 @@ def _report_grader(rep: EvalReport, kb: KbTexts) -> Grader:
     c = rep.config
     system_prompt = c.get("system_prompt")
     if not system_prompt:  # a report of an older harness: the prompt of its version
-        from rag.prompts import load_prompt
+        from rag.answer.prompts import load_prompt
 
         task, _, version = str(c.get("prompt_version") or "answer@1").partition("@")
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ingest.sync import Ingestor, Progress, SyncReport
 from rag.container import Container, current_generation, set_generation
 from rag.errors import IngestError
-from rag.index import read_meta
+from rag.knowledge.index import read_meta
 from rag.settings import Settings
 
 

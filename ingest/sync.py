@@ -1,12 +1,12 @@
 """Incremental sync of a folder into a store: unchanged skipped, changed replaced, removed deleted.
 
-Each document is hashed (its extracted text, metadata, the chunker configuration and the
-embedding model); only documents whose hash differs from the manifest are chunked and embedded.
-Every document switch is atomic (see rag.index), so an interrupted sync leaves each document
-either at its old or its new version, and the next sync completes the job. The same holds for
-a job that is cancelled or runs out of time (`JobControl`): it stops between files and between
-embedding batches. Embedding runs in small batches marked as background work, so a shopper's
-question waits for at most one batch at the embedder (rag.priority).
+Each document is hashed (its extracted text, metadata, the chunker configuration and the embedding
+model); only documents whose hash differs from the manifest are chunked and embedded. Every document
+switch is atomic (see rag.knowledge.index), so an interrupted sync leaves each document either at
+its old or its new version, and the next sync completes the job. The same holds for a job that is
+cancelled or runs out of time (`JobControl`): it stops between files and between embedding batches.
+Embedding runs in small batches marked as background work, so a shopper's question waits for at most
+one batch at the embedder (rag.priority).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 
 from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED, LoadOptions, load_file
-from rag.context import sentences
 from rag.errors import IngestError
-from rag.index import KnowledgeIndex
-from rag.injection import instructs
+from rag.guardrails.injection import instructs
+from rag.knowledge.context import sentences
+from rag.knowledge.index import KnowledgeIndex
 from rag.ports import Embedder, LanguageDetector
 from rag.priority import background
 from rag.textutil import content_hash
@@ -284,8 +284,8 @@ class Ingestor:
                     control.check(report)  # the document keeps its old version
                     vectors.extend(self.embedder.embed_documents(texts[b : b + self.embed_batch]))
             self.index.replace_document(chunks, vectors)
-            # sentences are screened again when a reply is built (rag.context); here the seller
-            # learns that some text of the document will never be used
+            # sentences are screened again when a reply is built (rag.knowledge.context); here the
+            # seller learns that some text of the document will never be used
             flagged = sum(1 for sent in sentences("\n" + doc.text) if instructs(sent))
             if flagged:
                 log.warning(

@@ -7,13 +7,13 @@ import os
 
 import typer
 
-from evals.cli import app as eval_app
-from ingest.cli import app as ingest_app
-from rag.cli import ask_command, chat_command, models_app, search_command
-from rag.ops_cli import handoff_app, privacy_app
-from rag.pii import install_log_redaction
-from rag.store_cli import store_app
-from server.cli import serve_command
+from kefu.chat import ask_command, chat_command, models_app, search_command
+from kefu.evals import app as eval_app
+from kefu.ingest import app as ingest_app
+from kefu.ops import handoff_app, privacy_app
+from kefu.serve import serve_command
+from kefu.store import store_app
+from rag.guardrails.pii import install_log_redaction
 
 app = typer.Typer(
     help="kefu: multilingual AI customer service for cross-border sellers.",

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from rag.answer import AnswerPipeline
-from rag.conversations import ConversationStore
+from rag.answer.pipeline import AnswerPipeline
+from rag.commerce.orders import OrderAssistant
+from rag.commerce.personalisation import Personaliser
+from rag.conversations.store import ConversationStore
 from rag.errors import ConfigError, KefuError, ModelUnavailable
-from rag.escalation import EmotionScorer, EscalationPolicy
-from rag.index import KnowledgeIndex
+from rag.guardrails.escalation import EmotionScorer, EscalationPolicy
+from rag.knowledge.index import KnowledgeIndex
+from rag.knowledge.retrieval import Retriever
 from rag.modelstore import resolve
-from rag.orders import OrderAssistant
-from rag.personalisation import Personaliser
 from rag.ports import (
     ChatModel,
     Embedder,
@@ -24,7 +25,6 @@ from rag.ports import (
     TokenCounter,
     VectorStore,
 )
-from rag.retrieval import Retriever
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.commerce import Customer, Order
+from rag.commerce.types import Customer, Order
 from rag.types import Message
 
 MetadataValue = str | int | float | bool

@@ -3,8 +3,8 @@
 `kefu serve` hands `log_config()` to uvicorn, which applies it in every worker process, so the
 logs are configured once, at the entry point. The request id lives in a context variable set by
 the app's middleware; it follows the request into worker threads (Starlette copies the context),
-so a line logged deep in `rag/` still names its request. PII redaction (`rag.pii`) runs as a
-filter on the handler, before formatting.
+so a line logged deep in `rag/` still names its request. PII redaction (`rag.guardrails.pii`)
+runs as a filter on the handler, before formatting.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def log_config(fmt: LogFormat = "json", level: str = "INFO") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {
             "request_id": {"()": "server.logs.RequestIdFilter"},
-            "redact_pii": {"()": "rag.pii.RedactingFilter"},
+            "redact_pii": {"()": "rag.guardrails.pii.RedactingFilter"},
         },
         "formatters": {"kefu": formatter},
         "handlers": {

@@ -6,7 +6,7 @@ from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from rag.localization import languages
+from rag.lang.frames import languages
 
 
 @cache

@@ -75,7 +75,7 @@ def sample_container(
     tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
 ) -> Iterator[Container]:
     """The bundled sample store, ingested once with the real embedder into real Chroma."""
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
 
     data = tmp_path_factory.mktemp("sample-data")
     c = Container(make_settings(data), embedder=embedder)

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from charset_normalizer import from_bytes
 
+from rag.commerce.markets import REGIONS, normalize_market
 from rag.errors import UnreadableFile
-from rag.markets import REGIONS, normalize_market
 from rag.types import DOC_TYPES
 
 _FOLDER_TYPES = {

@@ -52,7 +52,7 @@ from rag.adapters.order_mapping import (
     state_from_text,
     utc,
 )
-from rag.commerce import (
+from rag.commerce.types import (
     Customer,
     Fulfilment,
     LineItem,

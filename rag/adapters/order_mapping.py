@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from rag.commerce import OrderStatus, TrackingEvent
+from rag.commerce.types import OrderStatus, TrackingEvent
 from rag.errors import ConnectorUnavailable
 
 # Where one parcel is. Carriers often file a customs hold as an exception or a delay, so

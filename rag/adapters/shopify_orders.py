@@ -38,7 +38,7 @@ from rag.adapters.order_mapping import (
     sorted_events,
     utc,
 )
-from rag.commerce import (
+from rag.commerce.types import (
     Customer,
     Fulfilment,
     LineItem,

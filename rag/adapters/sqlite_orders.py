@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rag.adapters.order_mapping import service_for
-from rag.commerce import (
+from rag.commerce.types import (
     ORDER_STATUSES,
     Customer,
     Fulfilment,

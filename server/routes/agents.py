@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
-from rag.conversations import Turn
+from rag.conversations.store import Turn
 from rag.errors import InvalidInput, NotFound
 from server.metrics import bounded_counts
 from server.schemas import AgentReply, ClaimRequest
@@ -84,7 +84,7 @@ async def ingest(
     """Upload documents (added to the store), or, without files, sync the configured folder.
     The work runs in a background job: cancellable, time-limited, embedding in batches that
     give way to shoppers' questions; the upload folder is removed whatever happens."""
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
     from ingest.sync import Stopped
 
     st = state(request)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from rag.answer import AskRequest, Event, Reply
+from rag.answer.pipeline import AskRequest, Event, Reply
 from rag.errors import KefuError, NotFound
 from server.metrics import language_label
 from server.schemas import ChatRequest, ChatResponse, FeedbackRequest, SessionOut, TurnOut

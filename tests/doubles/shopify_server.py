@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rag.commerce import normalise_order_number
+from rag.commerce.types import normalise_order_number
 from tests.doubles.storefront import Reply, Seen, StorefrontServer, load_fixture
 
 TOKEN = "shpat_test_token"

@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.adapters.llm_openai import OpenAIChatModel
-from rag.answer import AnswerPipeline, AskRequest
+from rag.answer.pipeline import AnswerPipeline, AskRequest
 from rag.container import Container
-from rag.conversations import ConversationStore
-from rag.localization import frame
+from rag.conversations.store import ConversationStore
+from rag.lang.frames import frame
 from rag.ports import ChatModel
 from rag.settings import AnswerSettings, LLMSettings
 from rag.textutil import numbers_in

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from evals.baseline import DEFAULT_BASELINE, compare, load_baseline, policy
-from evals.cli import eval_config, isolated_pipeline
 from evals.dataset import DEFAULT_DATASET, load_cases, select_slice
 from evals.runner import KbTexts, new_canary, pipeline_grader, run_eval
+from kefu.evals import eval_config, isolated_pipeline
 from rag.container import Container
-from rag.conversations import ConversationStore
+from rag.conversations.store import ConversationStore
 from rag.ports import ChatModel
 from tests.conftest import SAMPLE_STORE, make_settings
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from evals.baseline import Baseline, Regression, compare
-from evals.cli import isolated_pipeline
 from evals.dataset import Case
 from evals.metrics import read_numbers
 from evals.runner import (
@@ -31,10 +30,11 @@ from evals.runner import (
     pipeline_grader,
     run_eval,
 )
-from ingest.cli import build_ingestor
-from rag.answer import AnswerPipeline
+from ingest.service import build_ingestor
+from kefu.evals import isolated_pipeline
+from rag.answer.pipeline import AnswerPipeline
 from rag.container import Container
-from rag.conversations import ConversationStore
+from rag.conversations.store import ConversationStore
 from rag.ports import Embedder
 from tests.conftest import SAMPLE_STORE, make_settings
 

@@ -24,7 +24,6 @@ from evals.baseline import (
     profile_name,
     save_baseline,
 )
-from evals.cli import app
 from evals.dataset import DEFAULT_DATASET, Case, EvalError, load_cases, select_slice
 from evals.metrics import (
     escalation_prf,
@@ -38,10 +37,11 @@ from evals.metrics import (
 )
 from evals.report import markdown
 from evals.runner import EvalReport, run_eval
-from ingest.cli import build_ingestor
+from ingest.service import build_ingestor
+from kefu.evals import app
 from rag.container import Container
+from rag.knowledge.retrieval import Retriever
 from rag.ports import Embedder
-from rag.retrieval import Retriever
 from rag.types import SearchFilters, SearchResult
 from tests.conftest import FIXTURES, ROOT, SAMPLE_STORE, make_settings
 

@@ -27,7 +27,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rag.container import Container
-from rag.localization import frame
+from rag.lang.frames import frame
 from rag.ports import Embedder
 from server.app import create_app
 from tests.conftest import SAMPLE_STORE, make_settings
@@ -73,7 +73,7 @@ def no_crash(r: Any) -> None:
 
 
 def ingest(data: Path, embedder: Embedder, docs: list[str], kb: Path) -> Container:
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
 
     for doc in docs:
         (kb / doc).parent.mkdir(parents=True, exist_ok=True)

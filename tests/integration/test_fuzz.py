@@ -45,7 +45,7 @@ SERVER = {
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[FastAPI]:
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
 
     tmp = tmp_path_factory.mktemp("fuzz")
     data, kb = tmp / "data", tmp / "kb"

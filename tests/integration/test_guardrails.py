@@ -12,18 +12,18 @@ import pytest
 import yaml
 
 from rag.adapters.llm_openai import OpenAIChatModel
-from rag.answer import AnswerPipeline, AskRequest
+from rag.answer.pipeline import AnswerPipeline, AskRequest
 from rag.container import Container
-from rag.conversations import ConversationStore
-from rag.escalation import EmotionScorer, EscalationPolicy
-from rag.localization import frame
-from rag.pii import RedactingFilter
+from rag.conversations.store import ConversationStore
+from rag.guardrails.escalation import EmotionScorer, EscalationPolicy
+from rag.guardrails.pii import RedactingFilter
+from rag.lang.frames import frame
 from rag.settings import AnswerSettings, LLMSettings
 from tests.conftest import FIXTURES, ROOT
 from tests.doubles.openai_server import OpenAICompatibleServer
 
 CASES = yaml.safe_load((FIXTURES / "escalation_cases.yaml").read_text(encoding="utf-8"))
-ATTACKS = yaml.safe_load((ROOT / "rag" / "data" / "injection_corpus.yaml").read_text("utf-8"))
+ATTACKS = yaml.safe_load((ROOT / "tests" / "fixtures" / "injection_corpus.yaml").read_text("utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_injection_corpus_produces_no_leaks(
 def test_instructions_hidden_in_a_document_do_not_reach_the_model(
     tmp_path: Path, counting: object, scripted: Scripted
 ) -> None:
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
     from tests.conftest import make_settings
 
     kb = tmp_path / "kb"
@@ -297,7 +297,7 @@ def test_privacy_cli_prints_a_receipt(
 
     monkeypatch.setenv("KEFU_DATA_DIR", str(sample_container.settings.data_dir))
     c = sample_container.conversations
-    from rag.conversations import Turn
+    from rag.conversations.store import Turn
 
     c.append("cli-s", Turn(role="user", content="hello"), customer_id="cli-cust")
     r = CliRunner().invoke(app, ["privacy", "erase", "--customer", "cli-cust", "--json"])

@@ -15,19 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cli import build_ingestor
 from ingest.loaders import LoadOptions, load_file
+from ingest.service import build_ingestor
 from ingest.sync import JobControl, Stopped
 from rag.adapters.hash_embedder import HashEmbedder
 from rag.adapters.llm_fake import ScriptedChatModel
 from rag.adapters.llm_openai import OpenAIChatModel
-from rag.answer import AskRequest, Reply
+from rag.answer.pipeline import AskRequest, Reply
 from rag.container import Container
-from rag.context import sentences
-from rag.conversations import ConversationStore, attempt_key
+from rag.conversations.store import ConversationStore, attempt_key
 from rag.errors import ModelUnavailable, UnreadableFile
-from rag.injection import instructs
-from rag.localization import frame
+from rag.guardrails.injection import instructs
+from rag.knowledge.context import sentences
+from rag.lang.frames import frame
 from rag.priority import PriorityLock, background
 from rag.settings import Settings
 from rag.types import Message

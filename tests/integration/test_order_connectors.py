@@ -20,7 +20,7 @@ from rag.adapters.magento_orders import MagentoOrders
 from rag.adapters.order_mapping import money, service_for, state_from_text, utc
 from rag.adapters.shopify_orders import ShopifyOrders
 from rag.adapters.woocommerce_orders import WooCommerceOrders
-from rag.commerce import Order
+from rag.commerce.types import Order
 from rag.errors import ConnectorAuthError, ConnectorUnavailable
 from rag.ports import OrderConnector
 from tests.doubles import magento_server, shopify_server, woocommerce_server

@@ -12,17 +12,17 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.adapters.sqlite_orders import SqliteOrders
-from rag.answer import AnswerPipeline, AskRequest, Reply
-from rag.commerce import Order
+from rag.answer.pipeline import AnswerPipeline, AskRequest, Reply
+from rag.commerce.delivery import Doc, add_business_days, find_window
+from rag.commerce.orders import OrderAssistant
+from rag.commerce.personalisation import Personaliser
+from rag.commerce.types import Order
 from rag.container import Container
-from rag.conversations import ConversationStore, Turn
-from rag.delivery import Doc, add_business_days, find_window
+from rag.conversations.store import ConversationStore, Turn
 from rag.errors import InvalidInput
-from rag.escalation import EmotionScorer, EscalationPolicy
-from rag.grounding import ungrounded_numbers
-from rag.localization import frame
-from rag.orders import OrderAssistant
-from rag.personalisation import Personaliser
+from rag.guardrails.escalation import EmotionScorer, EscalationPolicy
+from rag.guardrails.grounding import ungrounded_numbers
+from rag.lang.frames import frame
 from rag.settings import AnswerSettings, CommerceSettings, LLMSettings, Settings
 from tests.conftest import SAMPLE_STORE, make_settings
 

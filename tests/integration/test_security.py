@@ -28,12 +28,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import rag.errors
+from kefu.serve import proxy_options
 from rag.container import Container
 from rag.errors import ConfigError, InvalidInput, KefuError
-from rag.localization import languages
+from rag.lang.frames import languages
 from server import errors
 from server.app import create_app
-from server.cli import proxy_options
 from tests.conftest import SAMPLE_STORE, make_settings
 
 KEY = "kefu-test-admin-key-4f9c2a7e81d35b60"
@@ -55,7 +55,7 @@ BAD_STORES = [
 
 
 def ingest(data: Path, store: str = "default") -> None:
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
 
     kb = data.parent / f"kb-{store}"
     kb.mkdir(exist_ok=True)
@@ -519,7 +519,7 @@ def all_subclasses(cls: type) -> list[type]:
 
 
 def test_every_kefu_error_has_a_non_500_json_status() -> None:
-    import ingest.cli  # noqa: F401  (every module that may define an error is loaded)
+    import kefu.ingest  # noqa: F401  (every module that may define an error is loaded)
     import server.app  # noqa: F401
 
     declared = {

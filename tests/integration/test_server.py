@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from rag.adapters.llm_openai import OpenAIChatModel
 from rag.container import Container
 from rag.errors import ConfigError
-from rag.localization import frame
+from rag.lang.frames import frame
 from server.app import create_app
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
@@ -307,7 +307,7 @@ def test_health_ready_metrics_docs_widget(client: TestClient) -> None:
 
 
 def test_store_going_down_gives_a_503_json(sample_container: Container, tmp_path: Path) -> None:
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
     from tests.conftest import SAMPLE_STORE
     from tests.doubles.chroma_server import chroma_server
 

@@ -34,7 +34,7 @@ def handler() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     buf = io.StringIO()
     h = logging.StreamHandler(buf)
     h.setFormatter(logs.JsonFormatter())
-    from rag.pii import RedactingFilter
+    from rag.guardrails.pii import RedactingFilter
 
     h.addFilter(RedactingFilter())
     h.addFilter(logs.RequestIdFilter())
@@ -77,7 +77,7 @@ def test_text_format_is_one_readable_line() -> None:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small store ingested with the hash embedder, so the server starts in seconds."""
-    from ingest.cli import build_ingestor
+    from ingest.service import build_ingestor
 
     kb = tmp_path_factory.mktemp("kb")
     for rel in ("docs/es/envios-mexico.md", "docs/shipping/shipping-zones.md"):

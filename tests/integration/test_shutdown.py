@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from ingest.cli import build_ingestor
+from ingest.service import build_ingestor
 from rag.container import Container
 from rag.ports import Embedder
 from tests.conftest import free_port, make_settings, wait_healthy

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cli import build_ingestor
+from ingest.service import build_ingestor
 from ingest.sync import Ingestor
 from rag.container import Container
 from rag.errors import EmbeddingModelMismatch

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cli import build_ingestor
+from ingest.service import build_ingestor
 from ingest.watch import watch_folder
 from rag.container import Container
 from tests.conftest import SAMPLE_STORE, CountingEmbedder, make_settings

@@ -20,7 +20,7 @@ from evals.metrics import (
     stated_claims,
 )
 from evals.runner import CaseResult, EvalReport, Grader, KbTexts, grade
-from rag.localization import frame
+from rag.lang.frames import frame
 
 # -- numbers ----------------------------------------------------------------------------------
 

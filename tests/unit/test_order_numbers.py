@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.orders import find_order_number
+from rag.commerce.orders import find_order_number
 
 
 @pytest.mark.parametrize(
@@ -51,8 +51,8 @@ def test_which_messages_are_order_status_questions(
     message: str, wanted: bool, tmp_path: Path
 ) -> None:
     from rag.adapters.sqlite_orders import SqliteOrders
-    from rag.conversations import ConversationStore
-    from rag.orders import OrderAssistant
+    from rag.commerce.orders import OrderAssistant
+    from rag.conversations.store import ConversationStore
     from rag.settings import CommerceSettings
 
     assistant = OrderAssistant(

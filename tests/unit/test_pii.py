@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from rag.pii import RedactingFilter, iban_ok, luhn_ok, redact
+from rag.guardrails.pii import RedactingFilter, iban_ok, luhn_ok, redact
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from rag.prompts import available, load_prompt
+from rag.answer.prompts import available, load_prompt
 
 VARIABLES = {
     "answer": {

@@ -1,7 +1,8 @@
 """Orders and customers as kefu sees them, whatever storefront they come from.
 
 Connectors (rag/adapters/*_orders.py) map their platform's shapes onto these types; the order
-assistant (rag/orders.py) and personalisation (rag/personalisation.py) only read these.
+assistant (rag/commerce/orders.py) and personalisation (rag/commerce/personalisation.py) only
+read these.
 Timestamps are timezone-aware UTC datetimes; amounts are decimal strings ("129.90").
 """
 

@@ -6,12 +6,12 @@ Signals, checked on every turn:
   chargeback         a dispute with the bank, PayPal or card issuer
   negative_emotion   an emotion score (0 = furious .. 1 = happy) below the threshold; the score
                      is a nearest-centroid classifier over multilingual embeddings of labelled
-                     examples (rag/data/emotion_examples.yaml)
+                     examples (rag/guardrails/data/emotion_examples.yaml)
   low_confidence     retrieval is unsure and the message is about money, an order or a complaint
   repeated_failure   kefu could not help N times in the session since the last handoff
-  vip                a seller rule (rag/personalisation.py) sends this customer to a person
+  vip                a seller rule (rag/commerce/personalisation.py) sends this customer to a person
                      sooner: a milder emotion, fewer failures, any unsure answer
-  order_exception    (rag/orders.py) a late parcel or a failed delivery
+  order_exception    (rag/commerce/orders.py) a late parcel or a failed delivery
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from rag.localization import phrases
-from rag.personalisation import Routing
+from rag.commerce.personalisation import Routing
+from rag.lang.frames import phrases
 from rag.ports import Embedder
 from rag.textutil import fold
 
@@ -78,7 +78,9 @@ class EmotionScorer:
         self.embedder = embedder
         self.k = k
         self.temp = temp
-        raw = (files("rag") / "data" / "emotion_examples.yaml").read_text(encoding="utf-8")
+        raw = (files("rag.guardrails") / "data" / "emotion_examples.yaml").read_text(
+            encoding="utf-8"
+        )
         data = yaml.safe_load(raw)
         self.labels = [label for label in VALENCE for msgs in data[label].values() for _ in msgs]
         texts = [t for label in VALENCE for msgs in data[label].values() for t in msgs]

@@ -179,7 +179,7 @@ def ask_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one message with the same pipeline the server uses."""
-    from rag.answer import AskRequest
+    from rag.answer.pipeline import AskRequest
 
     with user_errors():
         c = Container(settings(), store=store)
@@ -210,7 +210,7 @@ def chat_command(
     """Interactive chat over the answer pipeline, streaming replies. Ctrl-D or /quit ends it."""
     import uuid
 
-    from rag.answer import AskRequest
+    from rag.answer.pipeline import AskRequest
 
     with user_errors():
         c = Container(settings(), store=store)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rag.commerce import Customer
+from rag.commerce.types import Customer
 from rag.errors import ConfigError
 
 

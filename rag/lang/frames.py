@@ -22,7 +22,7 @@ def _frames() -> dict[str, Any]:
     """All frame files merged: per language (and per phrase list) their keys are combined."""
     merged: dict[str, Any] = {}
     for name in FRAME_FILES:
-        data = yaml.safe_load((files("rag") / "data" / name).read_text(encoding="utf-8"))
+        data = yaml.safe_load((files("rag.lang") / "data" / name).read_text(encoding="utf-8"))
         assert isinstance(data, dict)
         for key, table in data.items():
             merged.setdefault(key, {}).update(table)

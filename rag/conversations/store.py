@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import NotFound, StoreUnavailable
-from rag.pii import redact
+from rag.guardrails.pii import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

@@ -59,11 +59,11 @@ from evals.runner import (
     rescore,
     run_eval,
 )
-from ingest.cli import build_ingestor
-from rag.answer import AnswerPipeline
-from rag.cli import StoreOpt, console, fail, out, progress_bar, settings, user_errors
+from ingest.service import build_ingestor
+from kefu.chat import StoreOpt, console, fail, out, progress_bar, settings, user_errors
+from rag.answer.pipeline import AnswerPipeline
 from rag.container import Container
-from rag.conversations import ConversationStore
+from rag.conversations.store import ConversationStore
 from rag.settings import Settings
 
 app = typer.Typer(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rag.cli import JsonOpt, fail, out, print_json, settings, user_errors
+from kefu.chat import JsonOpt, fail, out, print_json, settings, user_errors
 from rag.container import build_order_connector
 from rag.errors import NotFound
 from rag.ports import OrderConnector

@@ -17,25 +17,25 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rag.context import ContextSelector, Snippet, safe_sentences
-from rag.conversations import ConversationStore, Turn
+from rag.answer.prompts import Prompt, load_prompt
+from rag.commerce.orders import OrderAssistant
+from rag.commerce.personalisation import Personal, Personaliser
+from rag.conversations.store import ConversationStore, Turn
 from rag.errors import KefuError
-from rag.escalation import Escalation, EscalationPolicy
-from rag.grounding import repeats_question, ungrounded_numbers, wrong_language
-from rag.injection import instructs, leaks, looks_like_injection
-from rag.localization import (
+from rag.guardrails.escalation import Escalation, EscalationPolicy
+from rag.guardrails.grounding import repeats_question, ungrounded_numbers, wrong_language
+from rag.guardrails.injection import instructs, leaks, looks_like_injection
+from rag.guardrails.pii import redact
+from rag.knowledge.context import ContextSelector, Snippet, safe_sentences
+from rag.knowledge.retrieval import Retriever
+from rag.lang.frames import (
     country_mentioned,
     country_name_in,
     frame,
     language_name,
     language_name_in,
 )
-from rag.orders import OrderAssistant
-from rag.personalisation import Personal, Personaliser
-from rag.pii import redact
 from rag.ports import ChatModel, LanguageDetector, OrderConnector, TokenCounter
-from rag.prompts import Prompt, load_prompt
-from rag.retrieval import Retriever
 from rag.settings import AnswerSettings, LLMSettings
 from rag.textutil import lexical_tokens
 from rag.types import Message, SearchFilters, SearchResult
@@ -284,8 +284,8 @@ class AnswerPipeline:
         personal: Personal,
         history: list[Turn],
     ) -> str | None:
-        """Order tracking: the reply is built from order data (rag/orders.py), never generated.
-        Returns the customer id of a verified order."""
+        """Order tracking: the reply is built from order data (rag/commerce/orders.py), never
+        generated.         Returns the customer id of a verified order."""
         assert self.orders is not None
         out = self.orders.handle(
             req.message,

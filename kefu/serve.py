@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rag.cli import console, fail, settings, user_errors
+from kefu.chat import console, fail, settings, user_errors
 from rag.settings import ServerSettings
 
 log = logging.getLogger("kefu.serve")

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from babel import Locale
 
-from rag.markets import EU
+from rag.commerce.markets import EU
 
 _RANGE = re.compile(
     r"(\d{1,3})\s*(?:–|—|-|to|~|～)\s*(\d{1,3})\s*(?:business\s+|working\s+)?days?", re.I

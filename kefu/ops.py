@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rag.cli import JsonOpt, StoreOpt, fail, out, print_json, settings, user_errors
+from kefu.chat import JsonOpt, StoreOpt, fail, out, print_json, settings, user_errors
 from rag.container import Container
 from rag.errors import NotFound
 

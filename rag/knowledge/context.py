@@ -9,7 +9,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from rag.injection import instructs
+from rag.guardrails.injection import instructs
 from rag.ports import Embedder, TokenCounter
 from rag.types import SearchHit
 

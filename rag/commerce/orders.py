@@ -28,14 +28,14 @@ from typing import Any
 
 from babel.dates import format_date
 
-from rag.commerce import Fulfilment, Order, normalise_order_number
-from rag.conversations import ConversationStore, attempt_key
-from rag.delivery import Doc, Window, add_business_days, business_days_between, find_window
+from rag.commerce.delivery import Doc, Window, add_business_days, business_days_between, find_window
+from rag.commerce.markets import applicable_markets
+from rag.commerce.types import Fulfilment, Order, normalise_order_number
+from rag.conversations.store import ConversationStore, attempt_key
 from rag.errors import ConnectorUnavailable
-from rag.escalation import PhraseMatcher
-from rag.index import DocumentInfo, KnowledgeIndex
-from rag.localization import country_name_in, frame, phrases
-from rag.markets import applicable_markets
+from rag.guardrails.escalation import PhraseMatcher
+from rag.knowledge.index import DocumentInfo, KnowledgeIndex
+from rag.lang.frames import country_name_in, frame, phrases
 from rag.ports import OrderConnector
 from rag.settings import CommerceSettings
 from rag.textutil import fold

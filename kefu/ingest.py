@@ -8,10 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ingest.chunking import Chunker
-from ingest.loaders import LoadOptions
-from ingest.sync import Ingestor, SyncReport
-from rag.cli import (
+from ingest.service import build_ingestor
+from ingest.sync import SyncReport
+from kefu.chat import (
     JsonOpt,
     StoreOpt,
     console,
@@ -24,25 +23,6 @@ from rag.cli import (
 from rag.container import Container
 
 app = typer.Typer(help="Ingest documents and catalogs into a store.", no_args_is_help=True)
-
-
-def build_ingestor(c: Container) -> Ingestor:
-    s = c.settings.ingest
-    return Ingestor(
-        index=c.index,
-        embedder=c.embedder,
-        detector=c.detector,
-        chunker=Chunker(c.tokens, chunk_tokens=s.chunk_tokens, overlap=s.chunk_overlap),
-        options=LoadOptions(
-            currency=s.currency,
-            max_bytes=int(s.max_file_mb * 1e6),
-            max_unzipped_bytes=int(s.max_unzipped_mb * 1e6),
-            max_unzipped_text_bytes=int(s.max_unzipped_text_mb * 1e6),
-            max_zip_entries=s.max_zip_entries,
-            max_pdf_pages=s.max_pdf_pages,
-        ),
-        embed_batch=s.embed_batch,
-    )
 
 
 def _report(report: SyncReport, as_json: bool) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from rag.index import KnowledgeIndex
-from rag.markets import applicable_markets, is_specific_to
+from rag.commerce.markets import applicable_markets, is_specific_to
+from rag.knowledge.index import KnowledgeIndex
 from rag.ports import Embedder
 from rag.settings import RetrievalSettings
 from rag.textutil import salient_terms

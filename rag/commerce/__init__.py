@@ -1,0 +1,1 @@
+"""Commerce: orders, delivery windows, markets and personalisation, whatever the storefront."""

@@ -1,0 +1,1 @@
+"""Conversations: sessions, turns, handoffs, feedback and their storage."""

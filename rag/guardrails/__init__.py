@@ -1,0 +1,1 @@
+"""Guardrails: escalation and emotion, planted instructions, PII redaction, grounding checks."""

@@ -1,0 +1,1 @@
+"""Knowledge: the index of the seller's documents, retrieval over it, and context selection."""

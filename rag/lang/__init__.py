@@ -1,0 +1,1 @@
+"""Languages: reply frames, language and country names, phrase lists (data files + Babel)."""
