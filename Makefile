@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 # portable llama.cpp build (AVX2/FMA), so a cached wheel runs on any x86-64 machine here
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup demo test lint bench clean models models-test browser
+.PHONY: setup demo test lint bench clean models models-test browser postgres
 
 $(BIN)/kefu: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,22 @@ browser:
 	    || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
 	    || echo "could not install chromium: the browser test will skip"; }
 
-test: models-test browser
+# PostgreSQL for the shared-database tests (Debian's package; the tests start their own
+# throw-away server on 127.0.0.1), installed when missing like chromium; otherwise they skip.
+postgres:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "postgresql is missing and needs root or sudo to install: the PostgreSQL tests will skip"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "postgresql is missing and there is no apt-get: the PostgreSQL tests will skip"; exit 0; }; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql \
+	    || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; } \
+	    || echo "could not install postgresql: the PostgreSQL tests will skip"; }
+
+test: models-test browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: models

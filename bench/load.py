@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,54 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> float:
         time.sleep(0.5)
 
 
+def bench_env(data: Path, **settings: str) -> dict[str, str]:
+    """The environment of the benchmark's kefu processes: models offline, `data` as the data
+    folder, plus `settings`."""
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "KEFU_DATA_DIR": str(data.resolve()),
+        **settings,
+    }
+
+
+def ensure_ingested(env: dict[str, str], data: Path, cwd: Path) -> None:
+    """The sample store ingested into `data`, unless it holds an index already."""
+    if (data / "stores").exists():
+        return
+    print(f"ingesting the sample store into {data} …", flush=True)
+    t0 = time.perf_counter()
+    ingest_sample_store(env, cwd)
+    print(f"ingested in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+@dataclass
+class Served:
+    base: str  # http://127.0.0.1:<port>
+    proc: subprocess.Popen[bytes]
+    log: Path
+    ready_s: float  # from start to /readyz 200
+    llm: OpenAICompatibleServer
+
+
+@contextlib.contextmanager
+def served(env: dict[str, str], cwd: Path, *, llm_delay: float) -> Iterator[Served]:
+    """`kefu serve` on a free loopback port (log in `cwd`/server.log), its model the test
+    endpoint answering after `llm_delay` seconds; stopped when the block ends."""
+    with OpenAICompatibleServer(respond, delay_s=llm_delay) as llm:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        log = cwd / "server.log"
+        with log.open("wb") as out:
+            proc = kefu("serve", "--port", str(port), env=serve_env(env, llm), cwd=cwd, stderr=out)
+        try:
+            yield Served(base, proc, log, wait_ready(base, proc, log), llm)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", type=Path)
@@ -224,42 +273,22 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-load-"))
     data = args.data_dir or tmp / "data"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "KEFU_DATA_DIR": str(data.resolve()),
-        "KEFU_EMBEDDINGS__PROVIDER": args.embedder,
-    }
-    if not (data / "stores").exists():
-        print(f"ingesting the sample store into {data} …", flush=True)
-        t0 = time.perf_counter()
-        ingest_sample_store(env, tmp)
-        print(f"ingested in {time.perf_counter() - t0:.0f} s", flush=True)
+    env = bench_env(data, KEFU_EMBEDDINGS__PROVIDER=args.embedder)
+    ensure_ingested(env, data, tmp)
 
-    with OpenAICompatibleServer(respond, delay_s=args.llm_delay) as llm:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server_env = serve_env(env, llm)
-        log = tmp / "server.log"
-        with log.open("wb") as out:
-            proc = kefu("serve", "--port", str(port), env=server_env, cwd=tmp, stderr=out)
-        try:
-            ready_s = wait_ready(base, proc, log)
-            print(
-                f"server ready in {ready_s:.1f} s (pid {proc.pid}); model delay "
-                f"{args.llm_delay * 1000:.0f} ms; {os.cpu_count()} CPUs",
-                flush=True,
-            )
-            asyncio.run(warm_up(base))
-            levels = []
-            for c in (int(x) for x in args.levels.split(",")):
-                levels.append(asyncio.run(run_level(base, c, args.duration, args.warmup)))
-                print(f"  {c} shoppers done", flush=True)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-        model_calls = len(llm.requests)
+    with served(env, tmp, llm_delay=args.llm_delay) as server:
+        print(
+            f"server ready in {server.ready_s:.1f} s (pid {server.proc.pid}); model delay "
+            f"{args.llm_delay * 1000:.0f} ms; {os.cpu_count()} CPUs",
+            flush=True,
+        )
+        base = server.base
+        asyncio.run(warm_up(base))
+        levels = []
+        for c in (int(x) for x in args.levels.split(",")):
+            levels.append(asyncio.run(run_level(base, c, args.duration, args.warmup)))
+            print(f"  {c} shoppers done", flush=True)
+    model_calls = len(server.llm.requests)
 
     print()
     print(
@@ -280,7 +309,7 @@ def main() -> None:
         print(f"{'':>8} server-side median ms: {stages}; unfinished at the end: {lv.unfinished}")
         for err, k in lv.errors.most_common(3):
             print(f"{'':>8} error {err!r} x{k}")
-    print(f"\nmodel calls {model_calls}; server log {log}")
+    print(f"\nmodel calls {model_calls}; server log {server.log}")
     if args.data_dir is None:  # the throwaway index; the log stays for reading
         shutil.rmtree(data, ignore_errors=True)
 

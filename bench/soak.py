@@ -33,14 +33,10 @@ from bench.load import (
     QUESTIONS,
     Session,
     ask,
-    free_port,
-    ingest_sample_store,
-    kefu,
-    respond,
-    serve_env,
-    wait_ready,
+    bench_env,
+    ensure_ingested,
+    served,
 )
-from tests.doubles.openai_server import OpenAICompatibleServer
 
 TARGET_GROWTH = 0.05  # RSS growth after warm-up
 
@@ -152,36 +148,18 @@ def main() -> None:
     every = min(args.every, max(1.0, seconds / 4))
     tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-soak-"))
     data = args.data_dir or tmp / "data"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "KEFU_DATA_DIR": str(data.resolve()),
-    }
-    if not (data / "stores").exists():
-        print(f"ingesting the sample store into {data} …", flush=True)
-        ingest_sample_store(env, tmp)
+    env = bench_env(data)
+    ensure_ingested(env, data, tmp)
 
-    with OpenAICompatibleServer(respond, delay_s=args.llm_delay) as llm:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server_env = serve_env(env, llm)
-        log = tmp / "server.log"
-        with log.open("wb") as out:
-            proc = kefu("serve", "--port", str(port), env=server_env, cwd=tmp, stderr=out)
-        try:
-            ready_s = wait_ready(base, proc, log)
-            print(
-                f"server ready in {ready_s:.1f} s (pid {proc.pid}); {args.shoppers} shoppers for "
-                f"{args.minutes:g} min; model delay {args.llm_delay * 1000:.0f} ms; "
-                f"warm-up {warmup_s:.0f} s; {os.cpu_count()} CPUs",
-                flush=True,
-            )
-            run = asyncio.run(soak(base, proc.pid, args.shoppers, seconds, every))
-            alive = proc.poll() is None
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with served(env, tmp, llm_delay=args.llm_delay) as server:
+        print(
+            f"server ready in {server.ready_s:.1f} s (pid {server.proc.pid}); {args.shoppers} "
+            f"shoppers for {args.minutes:g} min; model delay {args.llm_delay * 1000:.0f} ms; "
+            f"warm-up {warmup_s:.0f} s; {os.cpu_count()} CPUs",
+            flush=True,
+        )
+        run = asyncio.run(soak(server.base, server.proc.pid, args.shoppers, seconds, every))
+        alive = server.proc.poll() is None
 
     errors = sum(run.errors.values())
     print(f"\nreplies {run.replies} ({run.replies / seconds:.2f}/s); errors {errors}")
@@ -205,7 +183,7 @@ def main() -> None:
         ok = ok and g < TARGET_GROWTH
     if not alive:
         print("the server exited during the run")
-    print(f"server log {log}")
+    print(f"server log {server.log}")
     if args.data_dir is None:  # the throwaway index; the log stays for reading
         shutil.rmtree(data, ignore_errors=True)
     sys.exit(0 if ok else 1)

@@ -9,8 +9,9 @@ of document, and is an out-of-scope question recognised as one (retrieval confid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from evals.adapters import AdapterRow
 from evals.metrics import Figures, escalation_prf
@@ -18,7 +19,9 @@ from rag.guardrails.escalation import EscalationPolicy
 from rag.knowledge.retrieval import Retriever
 from rag.ports import LanguageDetector
 
-Progress = Callable[[str, int, int], None]
+if TYPE_CHECKING:  # the type only: ingest's chunkers are slow to import
+    from ingest.sync import Progress
+
 TOPIC_CONFIDENCE = 0.5  # as in the answer pipeline: below this a reply carries no intent
 
 

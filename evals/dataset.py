@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.errors import KefuError
+from rag.errors import InvalidInput
 
 KINDS = ("answer", "escalate", "unknown", "injection", "smalltalk")
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
@@ -29,8 +29,8 @@ CI_ANSWERS = 3
 CI_UNKNOWN_LANGUAGES = ("en", "es", "zh", "de")
 
 
-class EvalError(KefuError):
-    """A dataset, report or baseline is missing or malformed."""
+class EvalError(InvalidInput):
+    """A dataset, report or baseline is missing or malformed (bad input, like a 422)."""
 
 
 @dataclass(frozen=True)

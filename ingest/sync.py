@@ -34,7 +34,9 @@ from rag.types import Chunk, SourceDocument
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# (stage, done, total): how long work reports how far it is; the eval runner and the CLI's
+# progress bar take the same callback
+Progress = Callable[[str, int, int], None]
 IGNORE_FILE = ".kefuignore"
 
 

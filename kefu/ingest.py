@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ingest.service import build_ingestor
-from ingest.sync import SyncReport
+from ingest.sync import Ingestor, Progress, SyncReport
 from kefu.chat import (
     JsonOpt,
     StoreOpt,
@@ -42,6 +43,17 @@ def _report(report: SyncReport, as_json: bool) -> None:
         raise typer.Exit(1)  # the rest completed; the exit code says something was skipped
 
 
+def _ingest(
+    store: str | None, as_json: bool, work: Callable[[Ingestor, Progress], SyncReport]
+) -> None:
+    """`work` on the store's ingestor, with a progress bar (none with --json), then the report."""
+    with user_errors():
+        c = Container(settings(), store=store)
+        with progress_bar(not as_json) as bar:
+            report = work(build_ingestor(c), bar)
+    _report(report, as_json)
+
+
 @app.command()
 def sync(
     path: Annotated[Path, typer.Argument(help="folder of documents and catalogs")],
@@ -49,11 +61,7 @@ def sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the index up to date with PATH: embed only what changed, delete what is gone."""
-    with user_errors():
-        c = Container(settings(), store=store)
-        with progress_bar(not as_json) as bar:
-            report = build_ingestor(c).sync(path, progress=bar)
-    _report(report, as_json)
+    _ingest(store, as_json, lambda ingestor, bar: ingestor.sync(path, progress=bar))
 
 
 @app.command()
@@ -63,11 +71,7 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add or update individual files."""
-    with user_errors():
-        c = Container(settings(), store=store)
-        with progress_bar(not as_json) as bar:
-            report = build_ingestor(c).add(files, progress=bar)
-    _report(report, as_json)
+    _ingest(store, as_json, lambda ingestor, bar: ingestor.add(files, progress=bar))
 
 
 @app.command()

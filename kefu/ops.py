@@ -76,7 +76,7 @@ def privacy_erase(
     if not customer.strip():
         fail("--customer must not be empty")
     with user_errors():
-        receipt = Container(settings(), store=store).erase_customer(customer)
+        receipt = Container(settings(), store=store).erasure.erase(customer)
     receipt_out = {"customer": customer, "deleted": {**receipt, "vectors": 0}}
     if as_json:
         print_json(receipt_out)

@@ -64,6 +64,10 @@ def serve_command(
         host=h,
         port=p,
         workers=workers,
+        # with --workers, uvicorn kills a worker that misses a 5 s health ping; a worker busy
+        # importing and loading its models (or on a loaded machine) misses it and is killed
+        # again at every restart, so the workers never come up
+        timeout_worker_healthcheck=60,
         log_config=config,
         log_level=level.lower(),
         # the app logs every request with its id; uvicorn's access log would add client addresses

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kefu.chat import JsonOpt, fail, out, print_json, settings, user_errors
-from rag.container import build_order_connector
+from rag.container import build_embedded_orders, build_order_connector
 from rag.errors import NotFound
 from rag.ports import OrderConnector
 
@@ -28,8 +28,6 @@ def import_command(
 
     Each file is recognised by its header and loaded in one transaction; rows replace rows
     with the same order number, customer id or scan."""
-    from rag.adapters.sqlite_orders import SqliteOrders
-
     with user_errors():
         s = settings()
         if s.commerce.provider != "sqlite":
@@ -37,7 +35,7 @@ def import_command(
                 f"KEFU_COMMERCE__PROVIDER={s.commerce.provider}: orders come from that platform; "
                 "`kefu store import` fills the embedded store (provider sqlite)"
             )
-        db = SqliteOrders(s.commerce_db())
+        db = build_embedded_orders(s)  # the SQLite file, or PostgreSQL (KEFU_DATABASE__URL)
         try:
             for f in files:
                 if not f.is_file():
@@ -50,7 +48,8 @@ def import_command(
             counts = db.counts()
         finally:
             db.close()
-    out.print(", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {s.commerce_db()}")
+    where = "the PostgreSQL database" if s.database.postgres else str(s.commerce_db())
+    out.print(", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {where}")
 
 
 def _connector() -> OrderConnector:

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from rag.answer.pipeline import AnswerPipeline
 from rag.commerce.orders import OrderAssistant
 from rag.commerce.personalisation import Personaliser
-from rag.conversations.store import ConversationStore
-from rag.errors import ConfigError, KefuError, ModelUnavailable
+from rag.erasure import Erasure
+from rag.errors import ConfigError, ModelUnavailable
 from rag.guardrails.escalation import EmotionScorer, EscalationPolicy
 from rag.knowledge.index import KnowledgeIndex
 from rag.knowledge.retrieval import Retriever
 from rag.modelstore import resolve
 from rag.ports import (
     ChatModel,
+    ConversationStore,
     Embedder,
     LanguageDetector,
     OrderConnector,
+    RateWindow,
     TokenCounter,
     VectorStore,
 )
 from rag.settings import Settings
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the adapters themselves are imported when built
+    from rag.adapters.sql_orders import SqlOrders
 
 
 def _missing(extra: str, exc: ImportError) -> ModelUnavailable:
@@ -145,6 +149,50 @@ def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value else ""
 
 
+def build_conversation_store(settings: Settings, store: str) -> ConversationStore:
+    """One store's conversations: a SQLite file in the store's folder, or a schema of the
+    shared PostgreSQL database when KEFU_DATABASE__URL is set (several workers or machines)."""
+    if settings.database.postgres:
+        try:
+            from rag.adapters.postgres_conversations import PostgresConversations
+        except ImportError as exc:
+            raise _missing("kefu[postgres]", exc) from exc
+        return PostgresConversations(settings.database, store=store)
+    from rag.adapters.sqlite_conversations import SqliteConversations
+
+    return SqliteConversations(settings.store_dir(store) / "conversations.sqlite3")
+
+
+def sqlite_conversations(path: Path) -> ConversationStore:
+    """A conversation store in a SQLite file of its own: the evals' sessions and handoffs, kept
+    apart from the seller's."""
+    from rag.adapters.sqlite_conversations import SqliteConversations
+
+    return SqliteConversations(path)
+
+
+def build_embedded_orders(settings: Settings) -> SqlOrders:
+    """The embedded order store (`kefu store import`): a SQLite file, or the shared PostgreSQL
+    database when KEFU_DATABASE__URL is set."""
+    if settings.database.postgres:
+        from rag.adapters.postgres_orders import PostgresOrders
+
+        return PostgresOrders(settings.database)
+    from rag.adapters.sqlite_orders import SqliteOrders
+
+    return SqliteOrders(settings.commerce_db())
+
+
+def build_rate_window(settings: Settings) -> RateWindow | None:
+    """The rate limits' shared window (PostgreSQL, when KEFU_DATABASE__URL is set); None: each
+    server process counts in its own memory."""
+    if not settings.database.postgres:
+        return None
+    from rag.adapters.postgres_limits import PostgresRateWindow
+
+    return PostgresRateWindow(settings.database)
+
+
 def build_order_connector(settings: Settings) -> OrderConnector | None:
     """Orders and customers: the embedded SQLite store or a storefront's API."""
     c = settings.commerce
@@ -152,9 +200,7 @@ def build_order_connector(settings: Settings) -> OrderConnector | None:
         case "none":
             return None
         case "sqlite":
-            from rag.adapters.sqlite_orders import SqliteOrders
-
-            return SqliteOrders(settings.commerce_db())
+            return build_embedded_orders(settings)
         case "shopify":
             from rag.adapters.shopify_orders import ShopifyOrders
 
@@ -188,7 +234,12 @@ def build_order_connector(settings: Settings) -> OrderConnector | None:
 
 
 class Container:
-    """The wired application for one store. Parts are built on first use, once."""
+    """The wired application for one store. Parts are built on first use, once.
+
+    Parts can be supplied instead of built (constructor arguments): a loaded embedder or chat
+    model shared between containers (tests, the server's stores), a separate conversation store
+    (the evals). `wrap_llm` decorates the chat model before the pipeline takes it (the server's
+    concurrency gate, the evals' canary); `built` says what has been built, building nothing."""
 
     def __init__(
         self,
@@ -198,20 +249,43 @@ class Container:
         embedder: Embedder | None = None,
         generation: int | None = None,
         llm: ChatModel | None = None,
+        conversations: ConversationStore | None = None,
     ) -> None:
         self.settings = settings
         self.store = store or settings.store
         self.generation = (
             current_generation(settings.store_dir(self.store)) if generation is None else generation
         )
-        if embedder is not None:  # share one loaded model between containers (tests, server)
-            self.__dict__["embedder"] = embedder
-        if llm is not None:
-            self.__dict__["llm"] = llm
+        self._embedder = embedder
+        self._conversations = conversations
+        # the chat model may be None once built (provider "none"), hence the separate flag
+        self._llm = llm
+        self._llm_built = llm is not None
+        self._llm_wraps: list[Callable[[ChatModel], ChatModel]] = []
+
+    def built(self, part: str) -> bool:
+        """Whether `part` (a property of the container, e.g. "pipeline") is built or was given."""
+        if not isinstance(getattr(type(self), part, None), cached_property | property):
+            raise AttributeError(f"the container has no part {part!r}")
+        if part == "llm":
+            return self._llm_built
+        given = {"embedder": self._embedder, "conversations": self._conversations}
+        return part in vars(self) or given.get(part) is not None
+
+    def wrap_llm(self, wrap: Callable[[ChatModel], ChatModel]) -> None:
+        """Decorate the chat model, when there is one: now if it is loaded, else as it loads.
+        Refused once the pipeline is built: it holds the model it was given."""
+        if self.built("pipeline"):
+            raise ConfigError("the answer pipeline is built: wrap the chat model before first use")
+        if not self._llm_built:
+            self._llm_wraps.append(wrap)
+        elif self._llm is not None:
+            self._llm = wrap(self._llm)
 
     @cached_property
     def embedder(self) -> Embedder:
-        return build_embedder(self.settings)
+        # a given model is shared between containers (tests, the server's stores)
+        return self._embedder if self._embedder is not None else build_embedder(self.settings)
 
     @cached_property
     def vectors(self) -> VectorStore:
@@ -236,13 +310,21 @@ class Container:
     def tokens(self) -> TokenCounter:
         return build_token_counter(self.settings)
 
-    @cached_property
+    @property
     def llm(self) -> ChatModel | None:
-        return build_chat_model(self.settings, self.tokens)
+        if not self._llm_built:
+            model = build_chat_model(self.settings, self.tokens)
+            if model is not None:
+                for wrap in self._llm_wraps:
+                    model = wrap(model)
+            self._llm, self._llm_built = model, True
+        return self._llm
 
     @cached_property
     def conversations(self) -> ConversationStore:
-        return ConversationStore(self.store_dir / "conversations.sqlite3")
+        if self._conversations is not None:  # the evals' own database
+            return self._conversations
+        return build_conversation_store(self.settings, self.store)
 
     @cached_property
     def pipeline(self) -> AnswerPipeline:
@@ -294,28 +376,13 @@ class Container:
             max_failures=g.max_failures,
         )
 
+    @cached_property
+    def erasure(self) -> Erasure:
+        return Erasure(self.conversations, self.commerce)
+
     def erase_customer(self, customer: str) -> dict[str, int]:
-        """Erase a shopper everywhere kefu keeps them: conversations, handoffs and session state
-        (under their customer id and e-mail) and, in the embedded order store, their profile
-        and the personal fields of their orders. Returns counts: the receipt."""
-        keys = {customer.strip()}
-        profile = None
-        if self.commerce is not None:
-            try:
-                profile = self.commerce.get_customer(customer)
-            except KefuError as exc:  # the storefront is down: erase what is here anyway
-                log.warning("customer lookup for erasure failed (%s)", exc.__class__.__name__)
-        if profile is not None:
-            keys |= {k for k in (profile.id, profile.email) if k}
-        receipt = {"sessions": 0, "turns": 0, "handoffs": 0}
-        for key in sorted(keys):
-            for k, v in self.conversations.erase_customer(key).items():
-                receipt[k] = receipt.get(k, 0) + v
-        erase = getattr(self.commerce, "erase_customer", None)  # only the embedded store
-        if callable(erase):
-            for k, v in erase(customer).items():
-                receipt[k] = int(v)
-        return receipt
+        """Erase a shopper everywhere kefu keeps them; returns the receipt (`Erasure.erase`)."""
+        return self.erasure.erase(customer)
 
     @property
     def store_dir(self) -> Path:

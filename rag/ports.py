@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 from rag.commerce.types import Customer, Order
+from rag.conversations.types import Turn
 from rag.types import Message
 
 MetadataValue = str | int | float | bool
@@ -67,16 +69,56 @@ class TokenCounter(Protocol):
     def count(self, text: str) -> int: ...
 
 
+@dataclass(frozen=True)
+class Usage:
+    """The tokens one chat call consumed."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
+
+class ChatStream(Iterator[str]):
+    """The text pieces of one chat call, and its `usage` once the last piece has been read
+    (None before, and for a call that failed or was abandoned). Each call carries its own
+    count, so concurrent calls on one model never read each other's."""
+
+    def __init__(self, pieces: Generator[str, None, Usage]) -> None:
+        self._pieces = pieces
+        self.usage: Usage | None = None
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._pieces)
+        except StopIteration as end:
+            self.usage = end.value
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """Stop reading early: the adapter releases what it holds (a lock, a connection)."""
+        self._pieces.close()
+
+
 class ChatModel(Protocol):
-    """A chat LLM. `stream` yields text pieces; `name` identifies the model in reports;
-    `last_usage` holds prompt and completion token counts of the last call."""
+    """A chat LLM. `stream` returns the reply's text pieces with the call's token usage;
+    `name` identifies the model in reports."""
 
     name: str
-    last_usage: dict[str, int]
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
-    ) -> Iterator[str]: ...
+    ) -> ChatStream: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -97,3 +139,96 @@ class OrderConnector(Protocol):
     def get_customer(self, key: str) -> Customer | None:
         """A customer by the platform's customer id or by e-mail address."""
         ...
+
+
+class ConversationStore(Protocol):
+    """Conversations by session id (turns, handoffs, feedback, small per-session state) and
+    the failed order checks by hashed key across sessions. SQLite for one machine, PostgreSQL
+    for several (rag/adapters/*_conversations.py); tests/integration/
+    test_conversation_store_contract.py holds both to the same behaviour.
+
+    Records (sessions, handoffs, stats) are plain dicts of JSON values, as the API returns them;
+    `state` is a small free-form JSON object, never PII."""
+
+    def append(
+        self,
+        session_id: str,
+        turn: Turn,
+        *,
+        customer_id: str | None = None,
+        country: str | None = None,
+    ) -> None: ...
+
+    def history(self, session_id: str, limit: int = 20) -> list[Turn]:
+        """The last `limit` turns, oldest first."""
+        ...
+
+    def session(self, session_id: str) -> dict[str, Any] | None: ...
+
+    def state(self, session_id: str) -> dict[str, Any]: ...
+
+    def set_state(self, session_id: str, state: dict[str, Any]) -> None: ...
+
+    def locked(self, keys: Iterable[str], now: datetime) -> bool:
+        """Is any of these hashed keys locked out of order checks at `now`?"""
+        ...
+
+    def record_failure(
+        self,
+        limits: dict[str, int],
+        *,
+        now: datetime,
+        lock_s: float,
+        max_lock_s: float,
+        window_s: float,
+    ) -> bool:
+        """Count one failed order check per key; True when a lock-out began."""
+        ...
+
+    def open_handoff(
+        self,
+        session_id: str,
+        *,
+        reason: str,
+        language: str | None,
+        summary: str,
+        customer_id: str | None = None,
+    ) -> int: ...
+
+    def active_handoff(self, session_id: str) -> dict[str, Any] | None: ...
+
+    def handoff(self, handoff_id: int) -> dict[str, Any] | None: ...
+
+    def handoffs(self, status: str | None = None) -> list[dict[str, Any]]: ...
+
+    def set_handoff_status(
+        self, handoff_id: int, status: str, agent: str | None = None
+    ) -> None: ...
+
+    def failures_since_handoff(self, session_id: str) -> int: ...
+
+    def add_feedback(self, session_id: str, rating: str, comment: str | None) -> None: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete everything held about a shopper; returns counts (the receipt)."""
+        ...
+
+    def purge_older_than(self, days: int) -> dict[str, int]:
+        """Retention: delete transcripts not updated for `days` days."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class RateWindow(Protocol):
+    """Requests per key in a sliding one-minute window, shared by every worker (and machine)
+    that opens the same one: the server's rate limits when they must hold across workers."""
+
+    def check(self, key: str, per_minute: int, *, count: bool = True) -> float | None:
+        """None when `key` is under `per_minute` (and, with `count`, this request is counted);
+        else the seconds until its next request is allowed."""
+        ...
+
+    def close(self) -> None: ...

@@ -144,6 +144,21 @@ class CommerceSettings(BaseModel):
     rules_file: Path | None = None
 
 
+class DatabaseSettings(BaseModel):
+    """A shared database for several workers or machines: conversations, the embedded order
+    store, rate limits. Unset: SQLite files under KEFU_DATA_DIR (one machine)."""
+
+    # postgresql://user:password@host:5432/kefu (a secret: it may hold the password)
+    url: SecretStr | None = None
+    pool_min: int = 1  # connections each worker keeps open
+    pool_max: int = 10  # connections each worker may open at once
+    pool_timeout_s: float = 10.0  # waiting for a free connection before a 503
+
+    @property
+    def postgres(self) -> bool:
+        return self.url is not None and bool(self.url.get_secret_value())
+
+
 EXAMPLE_ADMIN_KEY = "change-me"
 
 
@@ -205,6 +220,7 @@ class Settings(BaseSettings):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     commerce: CommerceSettings = Field(default_factory=CommerceSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

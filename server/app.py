@@ -24,7 +24,7 @@ from rag.settings import Settings
 from server import errors, logs
 from server.routes import agents, chat
 from server.security import check_admin_key
-from server.state import AppState, check_startup
+from server.state import AppState, check_startup, gate_llm
 
 log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -136,11 +136,11 @@ def readiness(st: AppState) -> tuple[list[str], dict[str, Any]]:
     except Exception as exc:  # readiness reports, it does not raise
         checks["store"] = f"down: {exc.__class__.__name__}"
         problems.append(f"the vector store is unreachable ({exc.__class__.__name__})")
-    loaded = "embedder" in c.__dict__ and "pipeline" in c.__dict__
+    loaded = c.built("embedder") and c.built("pipeline")
     checks["embedder"] = c.embedder.name if loaded else "not loaded"
     if not loaded:
         problems.append("the models are not loaded")
-    llm = c.__dict__.get("llm")
+    llm = c.llm if c.built("llm") else None
     checks["llm"] = llm.name if llm else "none"
     if st.settings.llm.provider != "none" and llm is None:
         problems.append("the language model is not loaded")
@@ -183,6 +183,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         # load the models now, not on the first shopper's request; a store that cannot be
         # opened (damaged Chroma files) is reported on /readyz and answered with 503s
         try:
+            gate_llm(c, settings)
             _ = c.pipeline
         except KefuError as exc:
             problems.append(f"store {c.store!r} cannot be opened: {exc}")
@@ -280,8 +281,9 @@ def create_app(container: Container | None = None, settings: Settings | None = N
                 generate_latest(st.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST
             )
 
+    # plain functions: they read files, so the threadpool runs them
     @app.get("/widget.js", include_in_schema=False)
-    async def widget() -> Response:
+    def widget() -> Response:
         js = (files("server") / "static" / "widget.js").read_text(encoding="utf-8")
         return Response(
             js,
@@ -290,7 +292,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         )
 
     @app.get("/demo", include_in_schema=False)
-    async def demo() -> HTMLResponse:
+    def demo() -> HTMLResponse:
         return HTMLResponse((files("server") / "static" / "demo.html").read_text(encoding="utf-8"))
 
     return app

@@ -5,10 +5,10 @@ queue, and a request that cannot get the model in time gets the extractive fallb
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from rag.errors import ModelUnavailable
-from rag.ports import ChatModel
+from rag.ports import ChatModel, ChatStream, Usage
 from rag.types import Message
 
 
@@ -25,16 +25,19 @@ class GatedChatModel:
         self._count = threading.Lock()
 
     @property
-    def last_usage(self) -> dict[str, int]:
-        return self.inner.last_usage
-
-    @property
     def waiting(self) -> int:
         return self._waiting
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
-    ) -> Iterator[str]:
+    ) -> ChatStream:
+        return ChatStream(self._gated(messages, max_tokens, temperature))
+
+    def _gated(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> Generator[str, None, Usage]:
+        """The slot is taken when the first piece is asked for, and given back when the
+        stream ends or is closed."""
         with self._count:
             if self._waiting >= self.max_waiting:
                 raise ModelUnavailable("the model is busy (queue full)")
@@ -47,7 +50,9 @@ class GatedChatModel:
         if not acquired:
             raise ModelUnavailable("the model is busy (waited too long)")
         try:
-            yield from self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature)
+            inner = self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature)
+            yield from inner
+            return inner.usage or Usage()
         finally:
             self._slots.release()
 

@@ -13,8 +13,9 @@ from typing import Any
 from ingest.sync import JobControl
 from rag.container import Container
 from rag.errors import ConfigError, NotFound
+from rag.ports import ChatModel
 from rag.settings import EXAMPLE_ADMIN_KEY, Settings, check_store_name
-from server.limits import RateLimiter
+from server.limits import build_limiters
 from server.llm_gate import GatedChatModel
 from server.metrics import Metrics
 
@@ -46,6 +47,25 @@ def check_startup(settings: Settings) -> None:
                 f"{MIN_ADMIN_KEY} characters (python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))'), or KEFU_SERVER__ADMIN_ENABLED=false"
             )
+
+
+def gate_llm(c: Container, settings: Settings) -> None:
+    """Put the chat model behind the server's gate (server/llm_gate.py), before the pipeline
+    takes it: the local model serves one request at a time, an endpoint serves many."""
+    if c.built("pipeline"):  # a caller's container, already answering: it keeps its model
+        log.warning("the answer pipeline was built before start-up: its model is not gated")
+        return
+    s = settings.server
+    slots = 1 if settings.llm.provider == "llamacpp" else s.llm_concurrency
+
+    def gate(model: ChatModel) -> ChatModel:
+        if isinstance(model, GatedChatModel):  # shared with a container already gated
+            return model
+        return GatedChatModel(
+            model, max_waiting=s.llm_queue, wait_s=settings.llm.timeout_s, slots=slots
+        )
+
+    c.wrap_llm(gate)
 
 
 @dataclass
@@ -85,9 +105,8 @@ class AppState:
 
     def __post_init__(self) -> None:
         s = self.settings.server
-        self.session_limit = RateLimiter(s.rate_per_session)
-        self.ip_limit = RateLimiter(s.rate_per_ip)
-        self.auth_limit = RateLimiter(s.auth_failures_per_minute)
+        # shared by every worker through the database when one is configured
+        self.session_limit, self.ip_limit, self.auth_limit = build_limiters(self.settings)
         self._containers_lock = threading.Lock()
         if s.session_secret is not None and s.session_secret.get_secret_value():
             self.session_secret = s.session_secret.get_secret_value().encode()
@@ -97,14 +116,6 @@ class AppState:
                 "key, so shoppers' sessions end when the server restarts"
             )
             self.session_secret = secrets.token_bytes(32)
-        llm = self.default.llm
-        if llm is not None and not isinstance(llm, GatedChatModel):
-            # the local model serves one request at a time; an endpoint serves many
-            slots = 1 if self.settings.llm.provider == "llamacpp" else s.llm_concurrency
-            gated = GatedChatModel(
-                llm, max_waiting=s.llm_queue, wait_s=self.settings.llm.timeout_s, slots=slots
-            )
-            self.default.__dict__["llm"] = gated
         self.containers[self.default.store] = self.default
 
     @property
@@ -122,6 +133,7 @@ class AppState:
                 folder = self.settings.store_dir(name)
                 if not (folder / "CURRENT").exists() and not any(folder.glob("gen-*")):
                     raise NotFound(f"no store {name!r}")
+                # the default container's models, the chat model already gated
                 self.containers[name] = Container(
                     self.settings, store=name, embedder=self.default.embedder, llm=self.default.llm
                 )

@@ -25,6 +25,7 @@ for key in list(os.environ):
 from rag.container import Container  # noqa: E402
 from rag.ports import ChatModel, Embedder  # noqa: E402
 from rag.settings import Settings  # noqa: E402
+from tests.pg import pg_dsn, pg_server  # noqa: E402, F401  (PostgreSQL fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_STORE = ROOT / "examples" / "sample_store"

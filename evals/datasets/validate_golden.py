@@ -336,6 +336,7 @@ def text_variants(raw: str) -> list[str]:
 
 
 # --- numbers and ranges -------------------------------------------------------------------
+# A copy of evals/numbers.py's range words on purpose: this script runs on the stdlib alone.
 # Numbers are compared language-independently: "1,000" == "1.000" == "1000", "9.99" == "9,99"
 # (a separator followed by exactly three digits groups thousands, otherwise it is the decimal
 # point). A number glued to a letter before it is part of a code ("PB10"), not a number. A

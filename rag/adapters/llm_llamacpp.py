@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.errors import ModelUnavailable
+from rag.ports import ChatStream, Usage
 from rag.types import Message
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,15 @@ class LlamaCppChatModel:
             raise ModelUnavailable(f"cannot load GGUF model {model_path}: {exc}") from exc
         self.name = name
         self.lock = threading.Lock()
-        self.last_usage: dict[str, int] = {}
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
-    ) -> Iterator[str]:
+    ) -> ChatStream:
+        return ChatStream(self._pieces(messages, max_tokens, temperature))
+
+    def _pieces(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> Generator[str, None, Usage]:
         with self.lock:
             msgs = [{"role": m.role, "content": m.content} for m in messages]
             prompt_tokens = sum(self.count_tokens(m.content) + 4 for m in messages)
@@ -70,13 +75,9 @@ class LlamaCppChatModel:
                         yield delta
             except (RuntimeError, ValueError) as exc:
                 raise ModelUnavailable(f"llama.cpp failed: {exc}") from exc
-            finally:
-                self.last_usage = {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion,
-                }
             if finish != "stop":  # cut at max_tokens: a partial reply is a failed generation
                 raise ModelUnavailable(f"llama.cpp reply incomplete (finish_reason={finish})")
+            return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import httpx
 import openai
 
 from rag.errors import ModelUnavailable
-from rag.ports import TokenCounter
+from rag.ports import ChatStream, TokenCounter, Usage
 from rag.types import Message
 
 log = logging.getLogger(__name__)
@@ -35,17 +35,21 @@ class OpenAIChatModel:
         )
         self.name = model
         self._counter = counter
-        self.last_usage: dict[str, int] = {}
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
-    ) -> Iterator[str]:
+    ) -> ChatStream:
         """The reply's text pieces. A stream that stops before its end (no `[DONE]`, or a
         finish reason other than "stop": cut at max_tokens, dropped connection, filtered)
         raises ModelUnavailable after its pieces: a partial reply is a failed generation."""
+        return ChatStream(self._pieces(messages, max_tokens, temperature))
+
+    def _pieces(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> Generator[str, None, Usage]:
         msgs = [{"role": m.role, "content": m.content} for m in messages]
         text: list[str] = []
-        usage: dict[str, int] = {}
+        usage: Usage | None = None
         finish: str | None = None
         done = False
         try:
@@ -70,10 +74,10 @@ class OpenAIChatModel:
                     if chunk.get("error"):
                         raise ModelUnavailable("LLM endpoint reported an error mid-stream")
                     if isinstance(chunk.get("usage"), dict):
-                        usage = {
-                            "prompt_tokens": int(chunk["usage"].get("prompt_tokens") or 0),
-                            "completion_tokens": int(chunk["usage"].get("completion_tokens") or 0),
-                        }
+                        usage = Usage(
+                            prompt_tokens=int(chunk["usage"].get("prompt_tokens") or 0),
+                            completion_tokens=int(chunk["usage"].get("completion_tokens") or 0),
+                        )
                     for choice in chunk.get("choices") or []:
                         if choice.get("finish_reason"):
                             finish = str(choice["finish_reason"])
@@ -85,16 +89,15 @@ class OpenAIChatModel:
             raise ModelUnavailable(f"LLM endpoint error: {exc.__class__.__name__}") from exc
         except httpx.HTTPError as exc:  # the connection broke while reading the stream
             raise ModelUnavailable(f"LLM stream broken: {exc.__class__.__name__}") from exc
-        finally:
-            # endpoints that do not report usage are counted with tiktoken
-            self.last_usage = usage or {
-                "prompt_tokens": sum(self._counter.count(m.content) + 4 for m in messages),
-                "completion_tokens": self._counter.count("".join(text)),
-            }
         if not done or finish != "stop":
             log.warning("LLM stream incomplete (finish_reason=%s, terminator=%s)", finish, done)
             seen = "seen" if done else "missing"
             raise ModelUnavailable(f"LLM stream incomplete (finish_reason={finish}, [DONE] {seen})")
+        # endpoints that do not report usage are counted with tiktoken
+        return usage or Usage(
+            prompt_tokens=sum(self._counter.count(m.content) + 4 for m in messages),
+            completion_tokens=self._counter.count("".join(text)),
+        )
 
     def count_tokens(self, text: str) -> int:
         return self._counter.count(text)

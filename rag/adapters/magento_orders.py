@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+# every connector maps into the same types with the same helpers: alike import lists, on purpose
 from rag.adapters.http_retry import RetryingClient, json_body
 from rag.adapters.order_mapping import (
     ParcelState,
@@ -52,6 +53,7 @@ from rag.adapters.order_mapping import (
     state_from_text,
     utc,
 )
+from rag.adapters.rest_orders import RestOrderConnector
 from rag.commerce.types import (
     Customer,
     Fulfilment,
@@ -60,7 +62,7 @@ from rag.commerce.types import (
     TrackingEvent,
     normalise_order_number,
 )
-from rag.errors import ConnectorAuthError, ConnectorUnavailable
+from rag.errors import ConnectorAuthError
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +93,11 @@ def search_criteria(
     return params
 
 
-class MagentoOrders:
+class MagentoOrders(RestOrderConnector):
     name = "magento"
+    customers_path = "/V1/customers"
+    no_route = ("message", "Request does not match any route.")
+    route_hint = "is the address right?"
 
     def __init__(
         self,
@@ -106,8 +111,7 @@ class MagentoOrders:
         base = url.rstrip("/")
         if not re.search(r"/rest(/|$)", urlsplit(base).path):
             base += "/rest"
-        self._base = base
-        self._http = RetryingClient(
+        http = RetryingClient(
             "magento",
             base,
             headers={"Authorization": f"Bearer {token}"},
@@ -116,9 +120,10 @@ class MagentoOrders:
             backoff_s=backoff_s,
             error_message=_error_message,
         )
+        super().__init__(base, http)
         self._groups: dict[int, str | None] = {}
 
-    # --- OrderConnector ------------------------------------------------------------------
+    # --- OrderConnector (get_customer and close: RestOrderConnector) ----------------------
 
     def get_order(self, number: str) -> Order | None:
         wanted = normalise_order_number(number)
@@ -138,35 +143,9 @@ class MagentoOrders:
         shipments, _ = self._search("/V1/shipments", [("order_id", str(order["entity_id"]), "eq")])
         return _order(order, shipments)
 
-    def get_customer(self, key: str) -> Customer | None:
-        key = key.strip()
-        if "@" in key:
-            customers, _ = self._search("/V1/customers/search", [("email", key, "eq")])
-            matches = [c for c in customers if (c.get("email") or "").lower() == key.lower()]
-            return self._customer(matches[0]) if matches else None
-        if not key.isdigit():
-            return None
-        response = self._get(f"/V1/customers/{key}")
-        if response.status_code == 404:
-            return None
-        return self._customer(json_body(response, self.name))
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _get(self, path: str, params: list[tuple[str, str]] | None = None) -> httpx.Response:
-        """GET that tells "no such entity" from "no Magento REST API at this address"."""
-        response = self._http.get(path, params=params)
-        if response.status_code == 404:
-            try:
-                message = response.json().get("message")
-            except (ValueError, AttributeError):
-                message = None
-            if message in (None, "Request does not match any route."):
-                raise ConnectorUnavailable(
-                    f"magento: no REST route {path} at {self._base} (is the address right?)"
-                )
-        return response
+    def _customers_by_email(self, email: str) -> list[dict[str, Any]]:
+        customers, _ = self._search("/V1/customers/search", [("email", email, "eq")])
+        return customers
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -1,10 +1,8 @@
 """OrderConnector on the Shopify Admin GraphQL API.
 
 Orders are found by name (`orders(query: "name:#1042")`), with their fulfilments, tracking
-info and fulfilment events; customers by id or by e-mail. Shopify meters GraphQL by query
-cost in a leaky bucket: every answer reports `extensions.cost.throttleStatus`, and the next
-call waits when the bucket would not cover what the same query cost last time. A THROTTLED
-answer (or HTTP 429) is retried after the time the bucket needs to refill.
+info and fulfilment events; customers by id or by e-mail. The calls go through
+`rag/adapters/shopify_graphql.py`, which keeps to Shopify's cost-based rate limit.
 
 Status mapping: a cancelled order is cancelled; refunded or voided is returned when parcels
 left, else cancelled; a return marked RETURNED/INSPECTION_COMPLETE is returned; PENDING or
@@ -16,16 +14,10 @@ message). PARTIALLY_FULFILLED makes partially_shipped.
 
 from __future__ import annotations
 
-import logging
 import re
-import time
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-import httpx
-
-from rag.adapters.http_retry import RetryingClient, json_body
 from rag.adapters.order_mapping import (
     ParcelState,
     delivered_at,
@@ -38,6 +30,7 @@ from rag.adapters.order_mapping import (
     sorted_events,
     utc,
 )
+from rag.adapters.shopify_graphql import ShopifyGraphQL
 from rag.commerce.types import (
     Customer,
     Fulfilment,
@@ -46,9 +39,6 @@ from rag.commerce.types import (
     TrackingEvent,
     normalise_order_number,
 )
-from rag.errors import ConnectorAuthError, ConnectorUnavailable
-
-log = logging.getLogger(__name__)
 
 EVENTS_PAGE = 10
 LINE_ITEMS_PAGE = 30
@@ -110,6 +100,20 @@ query OrderLineItems($id: ID!, $first: Int!, $after: String) {{
 }}
 """
 
+
+class _Nested(NamedTuple):
+    """A connection nested in an order, and the query that pages through it."""
+
+    operation: str
+    query: str
+    owner: str  # the node the connection hangs from: owner(id:) { field(first:, after:) }
+    field: str
+    page: int
+
+
+_EVENTS = _Nested("FulfillmentEvents", EVENTS_QUERY, "fulfillment", "events", EVENTS_PAGE)
+_LINE_ITEMS = _Nested("OrderLineItems", LINE_ITEMS_QUERY, "order", "lineItems", LINE_ITEMS_PAGE)
+
 _CUSTOMER_FIELDS = """
       id
       email
@@ -163,14 +167,6 @@ _REFUNDED = {"REFUNDED", "VOIDED"}
 _RETURNED = {"RETURNED", "INSPECTION_COMPLETE"}
 
 
-@dataclass
-class _Bucket:
-    available: float
-    restore_rate: float
-    maximum: float
-    at: float  # time.monotonic() of the answer that reported it
-
-
 class ShopifyOrders:
     name = "shopify"
 
@@ -184,19 +180,15 @@ class ShopifyOrders:
         max_retries: int = 3,
         backoff_s: float = 0.5,
     ) -> None:
-        base = shop.rstrip("/") if shop.startswith(("http://", "https://")) else f"https://{shop}"
-        self._path = f"/admin/api/{api_version}/graphql.json"
-        self._http = RetryingClient(
-            "shopify",
-            base,
-            headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json"},
+        self._api = ShopifyGraphQL(
+            shop,
+            token,
+            api_version,
             timeout_s=timeout_s,
             max_retries=max_retries,
             backoff_s=backoff_s,
-            error_message=_error_message,
         )
-        self._bucket: _Bucket | None = None
-        self._costs: dict[str, float] = {}  # requestedQueryCost last seen, by operation
+        self._graphql = self._api.query
 
     # --- OrderConnector ------------------------------------------------------------------
 
@@ -224,7 +216,7 @@ class ShopifyOrders:
         return _customer(node) if node else None
 
     def close(self) -> None:
-        self._http.close()
+        self._api.close()
 
     # --- mapping -------------------------------------------------------------------------
 
@@ -235,15 +227,7 @@ class ShopifyOrders:
         for f in node["fulfillments"]:
             if f["status"] in _SKIPPED_FULFILMENTS or f.get("displayStatus") == "CANCELED":
                 continue
-            nodes = self._all_nodes(
-                f["events"],
-                operation="FulfillmentEvents",
-                query=EVENTS_QUERY,
-                owner_id=f["id"],
-                owner="fulfillment",
-                field="events",
-                page=EVENTS_PAGE,
-            )
+            nodes = self._all_nodes(f["events"], _EVENTS, f["id"])
             events = _events(nodes)
             state = _parcel_state(f, nodes, events)
             states.append(state)
@@ -286,30 +270,14 @@ class ShopifyOrders:
             total=money(money_bag.get("amount")),
             line_items=tuple(
                 LineItem(title=i["title"], quantity=int(i["quantity"]), sku=i.get("sku") or None)
-                for i in self._all_nodes(
-                    node["lineItems"],
-                    operation="OrderLineItems",
-                    query=LINE_ITEMS_QUERY,
-                    owner_id=node["id"],
-                    owner="order",
-                    field="lineItems",
-                    page=LINE_ITEMS_PAGE,
-                )
+                for i in self._all_nodes(node["lineItems"], _LINE_ITEMS, node["id"])
             ),
             fulfilments=tuple(fulfilments),
             cancelled_at=utc(node.get("cancelledAt")),
         )
 
     def _all_nodes(
-        self,
-        connection: dict[str, Any],
-        *,
-        operation: str,
-        query: str,
-        owner_id: str,
-        owner: str,
-        field: str,
-        page: int,
+        self, connection: dict[str, Any], nested: _Nested, owner_id: str
     ) -> list[dict[str, Any]]:
         """The nodes of a connection nested in an answer, following it past its first page
         through `owner(id:) { field(first:, after:) }`."""
@@ -317,13 +285,17 @@ class ShopifyOrders:
         pages = 1
         while connection["pageInfo"]["hasNextPage"] and pages < MAX_PAGES:
             data = self._graphql(
-                operation,
-                query,
-                {"id": owner_id, "first": page, "after": connection["pageInfo"]["endCursor"]},
+                nested.operation,
+                nested.query,
+                {
+                    "id": owner_id,
+                    "first": nested.page,
+                    "after": connection["pageInfo"]["endCursor"],
+                },
             )
-            if not data.get(owner):
+            if not data.get(nested.owner):
                 break
-            connection = data[owner][field]
+            connection = data[nested.owner][nested.field]
             nodes += connection["nodes"]
             pages += 1
         return nodes
@@ -347,80 +319,6 @@ class ShopifyOrders:
                 return None
             after = connection["pageInfo"]["endCursor"]
         return None
-
-    # --- transport -----------------------------------------------------------------------
-
-    def _graphql(self, operation: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        self._wait_for_bucket(operation)
-        response = self._http.request(
-            "POST",
-            self._path,
-            json={"query": query, "variables": variables, "operationName": operation},
-            throttled=lambda r: self._throttled(operation, r),
-        )
-        if response.status_code == 404:
-            raise ConnectorUnavailable(
-                f"shopify has no Admin GraphQL endpoint at {self._path} (shop or API version?)"
-            )
-        body = json_body(response, "shopify")
-        self._note_cost(operation, body)
-        errors = body.get("errors")
-        if errors:
-            if isinstance(errors, str):
-                raise ConnectorUnavailable(f"shopify rejected {operation}: {errors}")
-            first = errors[0]
-            code = (first.get("extensions") or {}).get("code")
-            if code == "ACCESS_DENIED":
-                raise ConnectorAuthError(f"shopify denied {operation}: {first.get('message')}")
-            raise ConnectorUnavailable(f"shopify rejected {operation}: {first.get('message')}")
-        data: dict[str, Any] = body["data"]
-        return data
-
-    def _throttled(self, operation: str, response: httpx.Response) -> float | None:
-        """Seconds to wait when a 200 answer is a THROTTLED error, else None."""
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if not isinstance(errors, list) or not any(
-            (e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors
-        ):
-            return None
-        self._note_cost(operation, body)
-        bucket, need = self._bucket, self._costs.get(operation)
-        if bucket is None or need is None or bucket.restore_rate <= 0:
-            return 0.0
-        return max(0.0, (need - bucket.available) / bucket.restore_rate)
-
-    def _note_cost(self, operation: str, body: dict[str, Any]) -> None:
-        cost = (body.get("extensions") or {}).get("cost")
-        if not cost:
-            return
-        if cost.get("requestedQueryCost") is not None:
-            self._costs[operation] = float(cost["requestedQueryCost"])
-        status = cost.get("throttleStatus")
-        if status:
-            self._bucket = _Bucket(
-                available=float(status["currentlyAvailable"]),
-                restore_rate=float(status["restoreRate"]),
-                maximum=float(status["maximumAvailable"]),
-                at=time.monotonic(),
-            )
-
-    def _wait_for_bucket(self, operation: str) -> None:
-        """Sleep until the bucket holds what this query cost last time, instead of being
-        throttled for it."""
-        bucket, need = self._bucket, self._costs.get(operation)
-        if bucket is None or need is None or bucket.restore_rate <= 0:
-            return
-        now = time.monotonic()
-        available = min(bucket.maximum, bucket.available + bucket.restore_rate * (now - bucket.at))
-        if available >= need:
-            return
-        wait = min((need - available) / bucket.restore_rate, self._http.max_wait_s)
-        log.info("shopify: waiting %.2f s for query cost %.0f", wait, need)
-        time.sleep(wait)
 
 
 def _events(nodes: list[dict[str, Any]]) -> tuple[TrackingEvent, ...]:
@@ -467,16 +365,3 @@ def _customer(node: dict[str, Any]) -> Customer:
         country=(node.get("defaultAddress") or {}).get("countryCodeV2"),
         extra={"state": node["state"]} if node.get("state") else {},
     )
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, str):
-        return errors
-    if isinstance(errors, list) and errors:
-        return str(errors[0].get("message", errors[0]))
-    return response.text[:200]

@@ -1,32 +1,16 @@
-"""The embedded order store: orders, parcels, tracking scans and customers in one SQLite file.
-
-Sellers without a Shopify/WooCommerce/Magento connection (and the demo) load their data with
-`kefu store import orders.csv customers.csv tracking.csv`. The CSV formats are documented in
-examples/sample_store/commerce/README.md; each file is recognised by its header.
-"""
+"""The embedded order store in one SQLite file (KEFU_COMMERCE__SQLITE_PATH): for one machine.
+The queries and the CSV import are rag/adapters/sql_orders.py's."""
 
 from __future__ import annotations
 
-import csv
-import re
 import sqlite3
 import threading
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from rag.adapters.order_mapping import service_for
-from rag.commerce.types import (
-    ORDER_STATUSES,
-    Customer,
-    Fulfilment,
-    LineItem,
-    Order,
-    OrderStatus,
-    TrackingEvent,
-    normalise_order_number,
-)
-from rag.errors import InvalidInput, StoreUnavailable
+from rag.adapters.sql_orders import SqlOrders
+from rag.sqlite_db import open_sqlite, scrub, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -39,7 +23,7 @@ CREATE TABLE IF NOT EXISTS customers (
     currency TEXT NOT NULL DEFAULT 'USD',
     country TEXT
 );
-CREATE INDEX IF NOT EXISTS customers_email ON customers(email COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS customers_email_lower ON customers(lower(email));
 CREATE TABLE IF NOT EXISTS orders (
     order_number TEXT PRIMARY KEY,
     order_id TEXT NOT NULL,
@@ -73,298 +57,24 @@ CREATE TABLE IF NOT EXISTS tracking_events (
 );
 """
 
-ORDER_COLUMNS = {"order_number", "email", "created_at", "status"}
-CUSTOMER_COLUMNS = {"customer_id", "email", "tags"}
-EVENT_COLUMNS = {"tracking_number", "at", "description"}
-_ITEM = re.compile(r"^\s*(?:(\d+)\s*[x×]\s*)?(.+?)\s*(?:\[([^\]]+)\])?\s*$")
-_DATE_FIELDS = ("created_at", "shipped_at", "delivered_at", "cancelled_at", "at")
 
-
-def _dt(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    d = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
-
-
-class SqliteOrders:
+class SqliteOrders(SqlOrders):
     name = "sqlite"
+    row_errors = (sqlite3.Error,)
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open the order store {path}: {exc}") from exc
+        self._db = open_sqlite(path, SCHEMA, what="the order store")
         self._lock = threading.Lock()
 
-    # -- OrderConnector -----------------------------------------------------------------------
-    def get_order(self, number: str) -> Order | None:
-        row = self._db.execute(
-            "SELECT order_number, order_id, email, customer_id, created_at, status, country, "
-            "postcode, currency, total, items, cancelled_at FROM orders WHERE order_number=?",
-            (normalise_order_number(number),),
-        ).fetchone()
-        if row is None:
-            return None
-        parcels = self._db.execute(
-            "SELECT tracking_number, carrier, tracking_url, service, shipped_at, delivered_at "
-            "FROM parcels WHERE order_number=? ORDER BY shipped_at, tracking_number",
-            (row[0],),
-        ).fetchall()
-        fulfilments = []
-        for p in parcels:
-            events = self._db.execute(
-                "SELECT at, location, description FROM tracking_events WHERE tracking_number=? "
-                "ORDER BY at",
-                (p[0],),
-            ).fetchall()
-            fulfilments.append(
-                Fulfilment(
-                    carrier=p[1],
-                    tracking_number=p[0],
-                    tracking_url=p[2] or None,
-                    service=p[3],
-                    shipped_at=_dt(p[4]),
-                    delivered_at=_dt(p[5]),
-                    events=tuple(
-                        TrackingEvent(
-                            at=_dt(e[0]) or datetime.now(UTC), location=e[1], description=e[2]
-                        )
-                        for e in events
-                    ),
-                )
-            )
-        status: OrderStatus = row[5]
-        return Order(
-            number=row[0],
-            id=row[1],
-            status=status,
-            created_at=_dt(row[4]) or datetime.now(UTC),
-            email=row[2] or None,
-            customer_id=row[3] or None,
-            country=row[6] or None,
-            postcode=row[7] or None,
-            currency=row[8],
-            total=row[9] or None,
-            line_items=tuple(_items(row[10])),
-            fulfilments=tuple(fulfilments),
-            cancelled_at=_dt(row[11]),
-        )
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        yield self._db
 
-    def get_customer(self, key: str) -> Customer | None:
-        row = self._db.execute(
-            "SELECT customer_id, email, first_name, tags, orders_count, total_spent, currency, "
-            "country FROM customers WHERE customer_id=? OR email=? COLLATE NOCASE LIMIT 1",
-            (key.strip(), key.strip()),
-        ).fetchone()
-        if row is None:
-            return None
-        return Customer(
-            id=row[0],
-            email=row[1] or None,
-            first_name=row[2] or None,
-            tags=tuple(t.strip() for t in row[3].split(",") if t.strip()),
-            orders_count=int(row[4]),
-            total_spent=row[5],
-            currency=row[6],
-            country=row[7] or None,
-        )
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
-    # -- import -------------------------------------------------------------------------------
-    def import_csv(self, path: Path) -> tuple[str, int]:
-        """Load one CSV (orders, customers or tracking events, told apart by the header) in
-        one transaction: a file with a bad row changes nothing. Rows replace rows with the
-        same key, so importing a newer export again updates the store."""
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                rows = list(csv.DictReader(fh))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise InvalidInput(f"{path}: cannot read CSV ({exc})") from exc
-        header = set(rows[0]) if rows else set()
-        if header >= ORDER_COLUMNS:
-            kind, apply = "orders", self._import_orders
-        elif header >= EVENT_COLUMNS:
-            kind, apply = "tracking events", self._import_events
-        elif header >= CUSTOMER_COLUMNS:
-            kind, apply = "customers", self._import_customers
-        else:
-            raise InvalidInput(
-                f"{path}: not an orders, customers or tracking CSV (expected the columns "
-                f"{sorted(ORDER_COLUMNS)}, {sorted(CUSTOMER_COLUMNS)} or {sorted(EVENT_COLUMNS)})"
-            )
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for i, row in enumerate(rows, start=2):
-                    try:
-                        apply({k: (v or "").strip() for k, v in row.items() if k})
-                    except (ValueError, KeyError, sqlite3.Error) as exc:
-                        raise InvalidInput(f"{path}, line {i}: {exc}") from exc
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return kind, len(rows)
-
-    def rebase_dates(self, now: datetime | None = None) -> timedelta:
-        """Shift every date so that the newest tracking scan was a day ago: sample data stays
-        realistic ("in transit", "late") whenever the demo runs."""
-        cols = [
-            ("orders", "created_at"),
-            ("orders", "cancelled_at"),
-            ("parcels", "shipped_at"),
-            ("parcels", "delivered_at"),
-            ("tracking_events", "at"),
-        ]
-        newest = max(
-            (
-                d
-                for table, col in cols
-                for (v,) in self._db.execute(f"SELECT {col} FROM {table}").fetchall()
-                if (d := _dt(v)) is not None
-            ),
-            default=None,
-        )
-        if newest is None:
-            return timedelta(0)
-        target = (now or datetime.now(UTC)) - timedelta(days=1)
-        shift = timedelta(days=(target - newest).days)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            for table, col in cols:
-                for rowid, v in self._db.execute(f"SELECT rowid, {col} FROM {table}").fetchall():
-                    d = _dt(v)
-                    if d is not None:
-                        self._db.execute(
-                            f"UPDATE {table} SET {col}=? WHERE rowid=?", (_iso(d + shift), rowid)
-                        )
-            self._db.execute("COMMIT")
-        return shift
-
-    def erase_customer(self, key: str) -> dict[str, int]:
-        """GDPR erasure: delete the customer's profile and strip their e-mail, postcode and
-        customer id from their orders. The orders themselves stay (the seller's accounting
-        records), but can no longer be linked to the person or opened with their proof."""
-        key = key.strip()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self._db.execute(
-                    "SELECT customer_id, email FROM customers WHERE customer_id=? "
-                    "OR email=? COLLATE NOCASE",
-                    (key, key),
-                ).fetchall()
-                ids = {key} | {r[0] for r in rows}
-                emails = {key.casefold()} | {r[1].casefold() for r in rows if r[1]}
-                profiles = self._db.execute(
-                    f"DELETE FROM customers WHERE customer_id IN ({','.join('?' * len(ids))})",
-                    sorted(ids),
-                ).rowcount
-                orders = self._db.execute(
-                    "UPDATE orders SET email=NULL, postcode=NULL, customer_id=NULL "
-                    f"WHERE customer_id IN ({','.join('?' * len(ids))}) "
-                    f"OR lower(email) IN ({','.join('?' * len(emails))})",
-                    [*sorted(ids), *sorted(emails)],
-                ).rowcount
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            # deleted rows must not linger in free pages or the write-ahead log
-            self._db.execute("VACUUM")
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"profiles": profiles, "orders_anonymised": orders}
-
-    def counts(self) -> dict[str, int]:
-        return {
-            t: int(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-            for t in ("orders", "parcels", "tracking_events", "customers")
-        }
+    def _scrub(self) -> None:
+        scrub(self._db, self._lock)
 
     def close(self) -> None:
         self._db.close()
-
-    def _import_orders(self, r: dict[str, str]) -> None:
-        number = normalise_order_number(r["order_number"])
-        if not number:
-            raise ValueError("order_number is empty")
-        if r["status"] not in ORDER_STATUSES:
-            raise ValueError(f"status {r['status']!r} is not one of {', '.join(ORDER_STATUSES)}")
-        dates = {k: _iso(_dt(r.get(k))) for k in _DATE_FIELDS}
-        self._db.execute(
-            "INSERT INTO orders(order_number, order_id, email, customer_id, created_at, status, "
-            "country, postcode, currency, total, items, cancelled_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(order_number) DO UPDATE SET "
-            "order_id=excluded.order_id, email=excluded.email, customer_id=excluded.customer_id, "
-            "created_at=excluded.created_at, status=excluded.status, country=excluded.country, "
-            "postcode=excluded.postcode, currency=excluded.currency, total=excluded.total, "
-            "items=excluded.items, cancelled_at=excluded.cancelled_at",
-            (
-                number,
-                r.get("order_id") or number,
-                r.get("email") or None,
-                r.get("customer_id") or None,
-                dates["created_at"],
-                r["status"],
-                (r.get("country") or "").upper() or None,
-                r.get("postcode") or None,
-                r.get("currency") or "USD",
-                r.get("total") or None,
-                r.get("items", ""),
-                dates["cancelled_at"],
-            ),
-        )
-        # one row per parcel: rows of the same order with other tracking numbers add parcels
-        if r.get("tracking_number"):
-            service = r.get("service") or service_for(r.get("carrier"))
-            self._db.execute(
-                "INSERT OR REPLACE INTO parcels(order_number, tracking_number, carrier, "
-                "tracking_url, service, shipped_at, delivered_at) VALUES (?,?,?,?,?,?,?)",
-                (
-                    number,
-                    r["tracking_number"],
-                    r.get("carrier") or "",
-                    r.get("tracking_url") or None,
-                    service,
-                    dates["shipped_at"],
-                    dates["delivered_at"],
-                ),
-            )
-
-    def _import_customers(self, r: dict[str, str]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO customers(customer_id, email, first_name, tags, orders_count, "
-            "total_spent, currency, country) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                r["customer_id"],
-                r.get("email") or None,
-                r.get("first_name") or None,
-                ",".join(t.strip() for t in re.split(r"[,;]", r.get("tags", "")) if t.strip()),
-                int(r.get("orders_count") or 0),
-                r.get("total_spent") or "0",
-                r.get("currency") or "USD",
-                (r.get("country") or "").upper() or None,
-            ),
-        )
-
-    def _import_events(self, r: dict[str, str]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO tracking_events(tracking_number, at, location, description) "
-            "VALUES (?,?,?,?)",
-            (r["tracking_number"], _iso(_dt(r["at"])), r.get("location", ""), r["description"]),
-        )
-
-
-def _items(text: str) -> Iterable[LineItem]:
-    for part in text.split(";"):
-        m = _ITEM.match(part)
-        if part.strip() and m:
-            yield LineItem(title=m.group(2), quantity=int(m.group(1) or 1), sku=m.group(3))

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+# every connector maps into the same types with the same helpers: alike import lists, on purpose
 from rag.adapters.http_retry import RetryingClient, json_body
 from rag.adapters.order_mapping import (
     ParcelState,
@@ -41,6 +42,7 @@ from rag.adapters.order_mapping import (
     sorted_events,
     utc,
 )
+from rag.adapters.rest_orders import RestOrderConnector
 from rag.commerce.types import (
     Customer,
     Fulfilment,
@@ -50,7 +52,6 @@ from rag.commerce.types import (
     TrackingEvent,
     normalise_order_number,
 )
-from rag.errors import ConnectorUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +82,18 @@ _UNSHIPPED: dict[str, OrderStatus] = {
 }
 
 
-class WooCommerceOrders:
+class WooCommerceOrders(RestOrderConnector):
     name = "woocommerce"
+    customers_path = "/customers"
+    no_route = ("code", "rest_no_route")
+    route_hint = "is the address right and WooCommerce active?"
 
     def __init__(
         self,
         url: str,
         key: str,
         secret: str,
-        *,
+        *,  # the retry knobs every connector takes alike (rag/container.py passes them)
         timeout_s: float = 10,
         max_retries: int = 3,
         backoff_s: float = 0.5,
@@ -97,8 +101,7 @@ class WooCommerceOrders:
         base = url.rstrip("/")
         if not base.endswith("/wp-json/wc/v3"):
             base += "/wp-json/wc/v3"
-        self._base = base
-        self._http = RetryingClient(
+        http = RetryingClient(
             "woocommerce",
             base,
             auth=(key, secret),
@@ -107,9 +110,10 @@ class WooCommerceOrders:
             backoff_s=backoff_s,
             error_message=_error_message,
         )
+        super().__init__(base, http)
         self._currency: str | None = None  # the store's currency, asked once
 
-    # --- OrderConnector ------------------------------------------------------------------
+    # --- OrderConnector (get_customer and close: RestOrderConnector) ----------------------
 
     def get_order(self, number: str) -> Order | None:
         wanted = normalise_order_number(number)
@@ -128,42 +132,11 @@ class WooCommerceOrders:
                     return _order(order)
         return None
 
-    def get_customer(self, key: str) -> Customer | None:
-        key = key.strip()
-        if "@" in key:
-            # role=all: the default lists only the "customer" role, not wholesale buyers
-            response = self._get("/customers", params={"email": key, "role": "all"})
-            matches = [
-                c
-                for c in json_body(response, self.name)
-                if (c.get("email") or "").lower() == key.lower()
-            ]
-            return self._customer(matches[0]) if matches else None
-        if not key.isdigit():
-            return None
-        response = self._get(f"/customers/{key}")
-        if response.status_code == 404:
-            return None
-        return self._customer(json_body(response, self.name))
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        """GET that tells "no such order" (404 with a WooCommerce error code) from "no
-        WooCommerce here" (a 404 without one: a wrong address, or the REST API disabled)."""
-        response = self._http.get(path, params=params)
-        if response.status_code == 404:
-            try:
-                code = response.json().get("code")
-            except (ValueError, AttributeError):
-                code = None
-            if code in (None, "rest_no_route"):
-                raise ConnectorUnavailable(
-                    f"woocommerce: no REST API route {path} at {self._base} "
-                    "(is the address right and WooCommerce active?)"
-                )
-        return response
+    def _customers_by_email(self, email: str) -> list[dict[str, Any]]:
+        # role=all: the default lists only the "customer" role, not wholesale buyers
+        response = self._get("/customers", params={"email": email, "role": "all"})
+        found: list[dict[str, Any]] = json_body(response, self.name)
+        return found
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -18,12 +18,12 @@ from functools import lru_cache
 from babel import Locale
 
 from rag.commerce.markets import EU
+from rag.lang.countries import NAME_ALIASES
 
 _RANGE = re.compile(
     r"(\d{1,3})\s*(?:–|—|-|to|~|～)\s*(\d{1,3})\s*(?:business\s+|working\s+)?days?", re.I
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
-_ALIASES = {"US": ["USA", "U.S."], "GB": ["UK", "Britain"], "AE": ["UAE"], "KR": ["Korea"]}
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Doc:
 def country_names(code: str) -> tuple[str, ...]:
     """The English names a shipping policy may use for a country, its region last."""
     en = Locale("en")
-    names = [en.territories.get(code.upper(), code.upper()), *_ALIASES.get(code.upper(), [])]
+    names = [en.territories.get(code.upper(), code.upper()), *NAME_ALIASES.get(code.upper(), ())]
     if code.upper() in EU:
         names += ["EU", "European Union"]
     return tuple(names)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from rag.lang.countries import CODE_ALIASES
+
 EU = frozenset(
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()  # noqa: SIM905
 )
 REGIONS: dict[str, frozenset[str]] = {"EU": EU}
-ALIASES = {"UK": "GB", "EL": "GR"}
 
 
 def normalize_market(code: str) -> str:
     c = code.strip().upper()
-    return ALIASES.get(c, c)
+    return CODE_ALIASES.get(c, c)
 
 
 def applicable_markets(country: str) -> list[str]:

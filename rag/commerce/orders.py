@@ -3,17 +3,13 @@
 The flow per session: find the order number (or ask for it), ask for proof of ownership (the
 order's e-mail or shipping postcode), look the order up through the storefront connector, and
 reply with its state, parcels, last scan and the delivery window the shop's shipping policy
-gives for the destination. A late parcel or a failed delivery goes to a person
-(`order_exception`).
-
-Every sentence is a localised frame filled with order data or figures from the shop's
-documents, so nothing in an order reply is generated: no status, date or number can be
-invented. A failed check reads the same whether the order exists or not (no enumeration), and
-after `max_verification_failures` in a session kefu stops checking and hands the chat to a
-person. Failed checks are also counted across sessions, per order number, per customer and per
-client address: a key that reaches its limit is locked out (exponentially longer each time),
-and a check on a locked key fails like any other (the right proof included), so a new chat
-per guess gains nothing and the reply tells nothing.
+gives for the destination (rag/commerce/order_reply.py: frames filled with order data, so no
+status, date or number can be invented). A failed check reads the same whether the order
+exists or not (no enumeration), and after `max_verification_failures` in a session kefu stops
+checking and hands the chat to a person. Failed checks are also counted across sessions, per
+order number, per customer and per client address: a key that reaches its limit is locked out
+(exponentially longer each time), and a check on a locked key fails like any other (the right
+proof included), so a new chat per guess gains nothing and the reply tells nothing.
 """
 
 from __future__ import annotations
@@ -21,34 +17,28 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from babel.dates import format_date
-
-from rag.commerce.delivery import Doc, Window, add_business_days, business_days_between, find_window
-from rag.commerce.markets import applicable_markets
-from rag.commerce.types import Fulfilment, Order, normalise_order_number
-from rag.conversations.store import ConversationStore, attempt_key
+from rag.commerce.order_reply import OrderReply, describe_order
+from rag.commerce.types import Order, normalise_order_number
+from rag.conversations.types import attempt_key
 from rag.errors import ConnectorUnavailable
 from rag.guardrails.escalation import PhraseMatcher
-from rag.knowledge.index import DocumentInfo, KnowledgeIndex
-from rag.lang.frames import country_name_in, frame, phrases
-from rag.ports import OrderConnector
+from rag.guardrails.pii import EMAIL
+from rag.knowledge.index import KnowledgeIndex
+from rag.lang.frames import frame, phrases
+from rag.ports import ConversationStore, OrderConnector
 from rag.settings import CommerceSettings
 from rag.textutil import fold
 
 log = logging.getLogger(__name__)
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HASH_NUMBER = re.compile(r"#\s*([A-Za-z]{0,4}-?\d{3,12})\b")
 _NUMBER_AFTER_NOUN = re.compile(
     r"[^\d@]{0,14}?(?<![A-Za-z0-9])([A-Za-z]{0,4}-?\d{4,12})(?![A-Za-z0-9@])"
 )
-IN_TRANSIT = {"in_transit", "customs_hold", "partially_shipped", "out_for_delivery"}
-PROBLEMS = {"delivery_exception"}
 
 
 @lru_cache(maxsize=1)
@@ -78,17 +68,6 @@ def find_order_number(message: str) -> str | None:
     return None
 
 
-@dataclass
-class OrderReply:
-    text: str
-    mode: str  # order | order_ask | order_unverified | order_locked | order_unavailable
-    order_number: str | None = None
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    escalate: str | None = None  # order_exception when a person should take over
-    late: bool = False
-    customer_id: str | None = None  # the verified order's customer
-
-
 class OrderAssistant:
     def __init__(
         self,
@@ -116,7 +95,7 @@ class OrderAssistant:
             # "can I cancel my order?" is about the policy, not the parcel
             return self.other.match(message) is None
         pending = self.conversations.state(session_id).get("order", {}).get("pending")
-        return bool(pending and (_EMAIL.search(message) or self._proof_tokens(message)))
+        return bool(pending and (EMAIL.search(message) or self._proof_tokens(message)))
 
     # -- the flow -----------------------------------------------------------------------------
     def handle(
@@ -234,108 +213,31 @@ class OrderAssistant:
             )
         return OrderReply(frame(lang, "verification_failed"), "order_unverified")
 
-    # -- the reply ----------------------------------------------------------------------------
     def describe(
         self, order: Order, lang: str, *, order_problem_to_human: bool = False
     ) -> OrderReply:
         """The order's state in the shopper's language, from order data and shop documents."""
-        n = order.number
-        now = self.now()
-        lines: list[str] = []
-        sources: list[dict[str, Any]] = [
-            {"doc_id": f"order:{n}", "title": f"#{n}", "chunk_id": "", "score": 1.0}
-        ]
-        shipped = [f for f in order.fulfilments if f.tracking_number]
-        status_values: dict[str, str] = {"number": n}
-        if order.status == "delivered":
-            when = next((f.delivered_at for f in shipped if f.delivered_at), None) or _last_at(
-                shipped
-            )
-            status_values["date"] = self._date(when or now, lang)
-        elif order.status == "cancelled":
-            status_values["date"] = self._date(order.cancelled_at or order.created_at, lang)
-        lines.append(frame(lang, f"order_status_{order.status}", **status_values))
-        if order.line_items:
-            items = ", ".join(f"{i.quantity} × {i.title}" for i in order.line_items)
-            lines.append(frame(lang, "order_items", items=items))
-
-        for f in shipped if order.status not in {"cancelled", "awaiting_payment"} else []:
-            lines.append(frame(lang, "order_parcel", carrier=f.carrier, tracking=f.tracking_number))
-            if f.tracking_url:
-                lines.append(frame(lang, "order_track_link", url=f.tracking_url))
-            if (ev := f.last_event) is not None:
-                lines.append(
-                    frame(
-                        lang,
-                        "order_last_scan",
-                        date=self._date(ev.at, lang),
-                        event=ev.description,
-                        location=ev.location,
-                    ).replace(", .", ".")
-                )
-
-        escalate: str | None = None
-        late = False
-        moving = [f for f in shipped if not f.delivered_at]
-        if order.status in IN_TRANSIT and moving:
-            docs = self.index.documents()  # once per reply: windows, customs and tracking pages
-            f = moving[0]
-            window = self._window(order, f, docs)
-            if window is not None and f.shipped_at is not None:
-                start = add_business_days(f.shipped_at.date(), window.low)
-                end = add_business_days(f.shipped_at.date(), window.high)
-                lines.append(
-                    frame(
-                        lang,
-                        "order_window",
-                        start=self._date(start, lang),
-                        end=self._date(end, lang),
-                        low=str(window.low),
-                        high=str(window.high),
-                        country=country_name_in(order.country or "", lang),
-                    )
-                )
-                sources.append(_doc_source(window.doc_id, window.title))
-                if now.date() > end:
-                    lines.append(frame(lang, "order_window_passed"))
-                    late = True
-            since = f.last_event.at if f.last_event else f.shipped_at
-            limit = (
-                self.settings.stale_days_express
-                if f.service == "express"
-                else self.settings.stale_days_standard
-            )
-            if since is not None and order.status != "out_for_delivery":
-                idle = business_days_between(since, now)
-                if idle > limit:
-                    lines.append(frame(lang, "order_stale", days=str(idle), limit=str(limit)))
-                    escalate, late = "order_exception", True
-                    if (doc := self._doc_titled("tracking", docs)) is not None:
-                        sources.append(doc)
-            if order.status == "customs_hold":
-                doc = self._customs_doc(order.country, docs)
-                if doc is not None:
-                    lines.append(frame(lang, "order_customs_hint", title=doc["title"]))
-                    sources.append(doc)
-        if order.status in PROBLEMS:
-            lines.append(frame(lang, "order_exception_hint"))
-            escalate = "order_exception"
-        if late and escalate is None and order_problem_to_human:
-            escalate = "vip"
-        return OrderReply("\n".join(lines), "order", n, sources, escalate, late, order.customer_id)
+        return describe_order(
+            order,
+            lang,
+            index=self.index,
+            settings=self.settings,
+            now=self.now(),
+            order_problem_to_human=order_problem_to_human,
+        )
 
     # -- helpers ------------------------------------------------------------------------------
     def _proofs(self, message: str, number: str, email: str | None) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         if "email" in self.settings.verify_with:
-            emails = {e.casefold() for e in _EMAIL.findall(message)}
+            emails = {e.casefold() for e in EMAIL.findall(message)}
             if email:
                 emails.add(email.strip().casefold())
             if emails:
                 out["email"] = emails
         if "postcode" in self.settings.verify_with:
             tokens = {
-                t for t in self._proof_tokens(_EMAIL.sub(" ", message)) if number.upper() not in t
+                t for t in self._proof_tokens(EMAIL.sub(" ", message)) if number.upper() not in t
             }
             if tokens:
                 out["postcode"] = tokens
@@ -367,47 +269,3 @@ class OrderAssistant:
 
     def _save(self, session_id: str, state: dict[str, Any]) -> None:
         self.conversations.set_state(session_id, state)
-
-    def _window(self, order: Order, f: Fulfilment, docs: list[DocumentInfo]) -> Window | None:
-        country = order.country
-        if not country:
-            return None
-        markets = set(applicable_markets(country))
-        shipping = [
-            Doc(d.doc_id, d.title, "\n".join(c.text for c in self.index.document_chunks(d.doc_id)))
-            for d in docs
-            if d.doc_type == "shipping" and (set(d.markets) & markets or "ALL" in d.markets)
-        ]
-        # documents written for the destination first: their notes beat the general table
-        shipping.sort(key=lambda d: 0 if country.lower() in d.doc_id else 1)
-        return find_window(shipping, country, f.service)
-
-    @staticmethod
-    def _customs_doc(country: str | None, docs: list[DocumentInfo]) -> dict[str, Any] | None:
-        customs = [d for d in docs if d.doc_type == "customs"]
-        own = [d for d in customs if country and country.upper() in d.markets]
-        pick = own or [d for d in customs if "overview" in d.doc_id] or customs
-        return _doc_source(pick[0].doc_id, pick[0].title) if pick else None
-
-    @staticmethod
-    def _doc_titled(word: str, docs: list[DocumentInfo]) -> dict[str, Any] | None:
-        for d in docs:
-            if d.doc_type == "shipping" and word in (d.doc_id + d.title).lower():
-                return _doc_source(d.doc_id, d.title)
-        return None
-
-    @staticmethod
-    def _date(value: datetime | Any, lang: str) -> str:
-        try:
-            return str(format_date(value, format="long", locale=lang))
-        except (ValueError, LookupError):
-            return str(value.isoformat()[:10])
-
-
-def _last_at(fulfilments: list[Fulfilment]) -> datetime | None:
-    events = [f.last_event.at for f in fulfilments if f.last_event]
-    return max(events) if events else None
-
-
-def _doc_source(doc_id: str, title: str) -> dict[str, Any]:
-    return {"doc_id": doc_id, "title": title, "chunk_id": "", "score": 1.0}

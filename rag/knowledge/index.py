@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import EmbeddingModelMismatch, NotFound, StoreUnavailable
+from rag.errors import EmbeddingModelMismatch, NotFound
 from rag.ports import Metadata, VectorStore
+from rag.sqlite_db import open_sqlite
 from rag.textutil import lexical_tokens
 from rag.types import Chunk
 
@@ -81,18 +82,11 @@ def market_keys(markets: Sequence[str]) -> dict[str, bool]:
 
 class KnowledgeIndex:
     def __init__(self, *, db_path: Path, vectors: VectorStore, embedding_model: str) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
         self._db_path = db_path
         self._vectors = vectors
         self.embedding_model = embedding_model
         self._lock = threading.RLock()
-        try:
-            self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open manifest {db_path}: {exc}") from exc
+        self._db = open_sqlite(db_path, SCHEMA, what="manifest")
         self._check_model()
 
     # -- identity -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
-from rag.conversations.store import Turn
+from rag.conversations.types import Turn
 from rag.errors import InvalidInput, NotFound
 from server.metrics import bounded_counts
 from server.schemas import AgentReply, ClaimRequest
@@ -71,19 +71,22 @@ def agent_reply(
 
 @router.delete("/customers/{customer_id}")
 def erase(customer_id: str, request: Request, store: str | None = None) -> dict[str, Any]:
-    receipt = state(request).container(store).erase_customer(customer_id)
+    """Erase a shopper everywhere kefu keeps them. A plain function: the storefront lookup (with
+    its retries) and SQLite run in the threadpool, never on the event loop."""
+    receipt = state(request).container(store).erasure.erase(customer_id)
     return {"customer": customer_id, "deleted": {**receipt, "vectors": 0}}
 
 
 @router.post("/admin/ingest", status_code=202)
-async def ingest(
+def ingest(
     request: Request,
     files: Annotated[list[UploadFile] | None, File()] = None,
     store: str | None = None,
 ) -> dict[str, Any]:
     """Upload documents (added to the store), or, without files, sync the configured folder.
     The work runs in a background job: cancellable, time-limited, embedding in batches that
-    give way to shoppers' questions; the upload folder is removed whatever happens."""
+    give way to shoppers' questions; the upload folder is removed whatever happens. A plain
+    function: copying the uploads to disk runs in the threadpool."""
     from ingest.service import build_ingestor
     from ingest.sync import Stopped
 

@@ -85,8 +85,10 @@ async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
     given = body.session_id
     session_id = given if given and valid_session(request, given) else new_session_id()
     token = session_token(st.session_secret, session_id)
-    _limits(request, st, session_id)
-    container = st.container(body.store)
+    # the limits may live in the shared database, and opening another store's container reads
+    # its files: both off the event loop
+    await run_in_threadpool(_limits, request, st, session_id)
+    container = await run_in_threadpool(st.container, body.store)
     ask = AskRequest(
         message=body.message,
         session_id=session_id,
@@ -98,7 +100,8 @@ async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
     )
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
-        reply = await run_in_threadpool(container.pipeline.answer, ask)
+        # `container.pipeline` is built on a store's first question: in the thread too
+        reply = await run_in_threadpool(lambda: container.pipeline.answer(ask))
         _observe(st, reply)
         response.headers["X-Session-Id"] = session_id
         response.headers["X-Session-Token"] = token

@@ -14,7 +14,7 @@ import pytest
 from evals.baseline import DEFAULT_BASELINE, compare, load_baseline, policy
 from evals.dataset import DEFAULT_DATASET, load_cases, select_slice
 from evals.runner import KbTexts, new_canary, pipeline_grader, run_eval
-from kefu.evals import eval_config, isolated_pipeline
+from kefu.eval_setup import eval_config, eval_container
 from rag.container import Container
 from rag.conversations.store import ConversationStore
 from rag.ports import ChatModel
@@ -49,11 +49,15 @@ def _gate(
     )
     provider = "none" if llm is None else "llamacpp"
     settings = make_settings(sample_container.settings.data_dir, llm={"provider": provider})
-    c = Container(settings, embedder=sample_container.embedder, llm=llm)
     canary = new_canary()
-    pipeline = isolated_pipeline(
-        c, ConversationStore(tmp_path / "eval-conversations.sqlite3"), canary=canary
+    c = eval_container(
+        settings,
+        embedder=sample_container.embedder,
+        llm=llm,
+        conversations=ConversationStore(tmp_path / "eval-conversations.sqlite3"),
+        canary=canary,
     )
+    pipeline = c.pipeline
     cases = select_slice(load_cases(DEFAULT_DATASET), slice_name)
     config = eval_config(
         dataset=DEFAULT_DATASET,

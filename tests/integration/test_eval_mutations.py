@@ -31,7 +31,7 @@ from evals.runner import (
     run_eval,
 )
 from ingest.service import build_ingestor
-from kefu.evals import isolated_pipeline
+from kefu.eval_setup import eval_container
 from rag.answer.pipeline import AnswerPipeline
 from rag.container import Container
 from rag.conversations.store import ConversationStore
@@ -108,9 +108,13 @@ def run(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for doc in KB_DOCS:
         (folder / doc).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(SAMPLE_STORE / doc, folder / doc)
-    c = Container(make_settings(tmp / "data", llm={"provider": "none"}), embedder=embedder)
+    c = eval_container(
+        make_settings(tmp / "data", llm={"provider": "none"}),
+        embedder=embedder,
+        conversations=ConversationStore(tmp / "conversations.sqlite3"),
+    )
     assert build_ingestor(c).sync(folder).ok
-    pipeline = isolated_pipeline(c, ConversationStore(tmp / "conversations.sqlite3"))
+    pipeline = c.pipeline
     grader = pipeline_grader(pipeline, KbTexts.from_folder(folder), canary=CANARY)
     config = {"slice": "mutations", "llm": "none", "canary": CANARY}
     report = run_eval(CASES, pipeline, c.retriever, config=config, grader=grader)

@@ -52,7 +52,17 @@ def pipeline(
     policy: EscalationPolicy,
     tmp_path: Path,
 ) -> AnswerPipeline:
-    c = sample_container
+    return order_pipeline(sample_container, orders_db, policy, tmp_path)
+
+
+def order_pipeline(
+    c: Container,
+    orders_db: SqliteOrders,
+    policy: EscalationPolicy,
+    tmp_path: Path,
+    *,
+    seller_language: str = "en",
+) -> AnswerPipeline:
     conversations = ConversationStore(tmp_path / "conv.sqlite3")
     assistant = OrderAssistant(
         orders_db,
@@ -73,6 +83,7 @@ def pipeline(
         orders=assistant,
         customers=orders_db,
         personaliser=Personaliser.from_file(COMMERCE / "personalisation.yaml"),
+        seller_language=seller_language,
     )
 
 
@@ -416,8 +427,13 @@ def test_chat_endpoint_answers_order_questions(sample_container: Container, tmp_
         assert "4PX" not in res.json()["reply"]
 
 
-def test_handoff_summary_is_in_the_sellers_language(pipeline: AnswerPipeline) -> None:
-    pipeline.seller_language = "zh"
+def test_handoff_summary_is_in_the_sellers_language(
+    sample_container: Container,
+    orders_db: SqliteOrders,
+    policy: EscalationPolicy,
+    tmp_path: Path,
+) -> None:
+    pipeline = order_pipeline(sample_container, orders_db, policy, tmp_path, seller_language="zh")
     r = ask(pipeline, "¿Dónde está mi pedido 1049? ava.thompson@example.com.au", "s-zh-agent")
     assert r.language == "es"
     assert r.escalation["reason"] == "order_exception"

@@ -9,6 +9,7 @@ import pytest
 
 from rag.adapters.llm_fake import ScriptedChatModel
 from rag.errors import ModelUnavailable
+from rag.ports import Usage
 from rag.types import Message
 from server.llm_gate import GatedChatModel
 
@@ -47,3 +48,25 @@ def test_a_full_queue_gets_model_unavailable() -> None:
     gate = GatedChatModel(model, max_waiting=1, wait_s=10, slots=1)
     _, errors = run_concurrently(gate, 4)
     assert len(errors) == 2  # one runs, one waits, two are turned away
+
+
+def test_each_call_brings_back_its_own_usage() -> None:
+    gate = GatedChatModel(
+        ScriptedChatModel(["one two three", "four"]), max_waiting=2, wait_s=5, slots=2
+    )
+    a = gate.stream([Message("user", "a b")], max_tokens=8, temperature=0)
+    b = gate.stream([Message("user", "c")], max_tokens=8, temperature=0)
+    assert next(a) == "one"
+    assert "".join(b) == "four"
+    assert a.usage is None  # not read to its end yet
+    assert b.usage == Usage(prompt_tokens=1, completion_tokens=1)
+    assert "".join(a) == " two three"
+    assert a.usage == Usage(prompt_tokens=2, completion_tokens=3)
+
+
+def test_a_stream_closed_early_gives_its_slot_back() -> None:
+    gate = GatedChatModel(ScriptedChatModel(["one two", "three"]), max_waiting=1, wait_s=0.5)
+    first = gate.stream(MESSAGES, max_tokens=8, temperature=0)
+    assert next(first) == "one"
+    first.close()
+    assert "".join(gate.stream(MESSAGES, max_tokens=8, temperature=0)) == "three"

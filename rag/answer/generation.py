@@ -1,0 +1,191 @@
+"""The model's draft of a grounded answer: one call under a deadline, checked, retried once
+with a stricter instruction when a check fails.
+
+The model sees only the selected context sentences and the question with personal data
+replaced by placeholders. A draft must not repeat the question, leak the instructions, state
+numbers that are not in the context, or be in another language than the shopper's."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from rag.answer.draft import Event
+from rag.answer.prompts import Prompt
+from rag.errors import KefuError
+from rag.guardrails.grounding import repeats_question, ungrounded_numbers, wrong_language
+from rag.guardrails.injection import leaks
+from rag.guardrails.pii import redact
+from rag.knowledge.context import Snippet
+from rag.lang.frames import language_name
+from rag.ports import ChatModel, ChatStream, LanguageDetector, Usage
+from rag.settings import LLMSettings
+from rag.types import Message
+
+log = logging.getLogger(__name__)
+NO_ANSWER = "NO_ANSWER"
+
+
+class _Timeout(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What the model wrote for one turn."""
+
+    text: str  # the last draft, personal data restored ("" when none was complete)
+    problem: str | None  # why the last draft failed its checks (NO_ANSWER: it declined)
+    failed: bool  # the model timed out or failed: there is no usable draft
+    streamed: bool  # the first draft's tokens went out as it was written
+    usage: Usage  # the tokens of the calls that completed
+    shown: str = ""  # what the shopper saw streamed (the first draft, or part of it)
+
+
+class DraftChecks:
+    """The checks on a model's draft, in order; each returns None or the problem found."""
+
+    def __init__(self, detector: LanguageDetector, *, system_prompt: str) -> None:
+        self.detector = detector
+        self.system_prompt = system_prompt
+
+    def verdict(self, draft: str, lang: str, allowed: Sequence[str]) -> str | None:
+        """`allowed` is the context the draft may draw on, the shopper's question last."""
+        if not draft or NO_ANSWER in draft:
+            return NO_ANSWER
+        if repeats_question(draft, allowed[-1]):
+            return "repeated the question instead of answering"
+        leak = leaks(draft, system_prompt=self.system_prompt, context=list(allowed))
+        if leak:
+            return leak
+        bad = ungrounded_numbers(draft, list(allowed))
+        if bad:
+            return "numbers not in CONTEXT: " + ", ".join(sorted(bad))
+        other = wrong_language(draft, lang, self.detector)
+        if other:
+            return f"wrong language {other}"
+        return None
+
+
+class Generation:
+    def __init__(
+        self,
+        llm: ChatModel,
+        *,
+        prompt: Prompt,
+        llm_settings: LLMSettings,
+        detector: LanguageDetector,
+    ) -> None:
+        self.llm = llm
+        self.prompt = prompt
+        self.llm_settings = llm_settings
+        self.checks = DraftChecks(detector, system_prompt=prompt.render("system"))
+
+    def write(
+        self, message: str, lang: str, snippets: Sequence[Snippet]
+    ) -> Generator[Event, None, Generated]:
+        """Stream the first draft as token events (held back until it cannot be NO_ANSWER);
+        a retry is not streamed. Returns the outcome; the caller decides the reply."""
+        lname = language_name(lang)
+        # personal data never leaves for the model; placeholders are mapped back below
+        red = redact(message)
+        user = self.prompt.render(
+            "user",
+            sources=[{"title": s.title, "text": s.text} for s in snippets],
+            facts=[],
+            question=red.text,
+            language_name=lname,
+        )
+        messages = [Message("system", self.prompt.render("system")), Message("user", user)]
+        allowed = [s.text for s in snippets] + [message]
+        deadline = time.monotonic() + self.llm_settings.timeout_s
+        usage = Usage()
+        streamed = False
+        draft = ""
+        pieces: list[str] = []
+        try:
+            first = self._call(messages, deadline)
+            held = ""  # hold the first characters back until we know it is not NO_ANSWER
+            for piece in first:
+                pieces.append(piece)
+                if streamed:
+                    yield Event("token", piece)
+                    continue
+                held += piece
+                if len(held.strip()) >= len(NO_ANSWER) and not held.strip().startswith("NO_"):
+                    streamed = True
+                    yield Event("token", held)
+            draft = red.restore("".join(pieces).strip())
+            usage += first.usage or Usage()
+            problem = self.checks.verdict(draft, lang, allowed)
+            if problem and problem != NO_ANSWER:
+                strict = self.prompt.render("strict_suffix", problem=problem, language_name=lname)
+                retry = self._call([*messages[:-1], Message("user", f"{user}\n{strict}")], deadline)
+                draft = red.restore("".join(retry).strip())
+                usage += retry.usage or Usage()
+                problem = self.checks.verdict(draft, lang, allowed)
+        except (_Timeout, KefuError) as exc:
+            log.warning("LLM unavailable (%s); extractive fallback", exc.__class__.__name__)
+            shown = "".join(pieces) if streamed else ""
+            return Generated(draft, None, failed=True, streamed=streamed, usage=usage, shown=shown)
+        shown = "".join(pieces).strip() if streamed else ""
+        return Generated(draft, problem, failed=False, streamed=streamed, usage=usage, shown=shown)
+
+    def _call(self, messages: list[Message], deadline: float) -> ChatStream:
+        return ChatStream(self._tokens(messages, deadline))
+
+    def _tokens(self, messages: list[Message], deadline: float) -> Generator[str, None, Usage]:
+        """The model's tokens, produced in a worker thread so that a stalled model cannot
+        block past the time budget; returns the call's usage."""
+        q: queue.Queue[str | Usage | BaseException] = queue.Queue()
+        cancel = threading.Event()
+        threading.Thread(
+            target=self._work, args=(messages, q, cancel), daemon=True, name="kefu-llm"
+        ).start()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Timeout()
+                try:
+                    item = q.get(timeout=remaining)
+                except queue.Empty as exc:
+                    raise _Timeout() from exc
+                if isinstance(item, str):
+                    yield item
+                elif isinstance(item, Usage):
+                    return item
+                elif isinstance(item, KefuError):
+                    raise item
+                else:
+                    raise KefuError(f"LLM failed: {item}") from item
+        finally:
+            cancel.set()
+
+    def _work(
+        self,
+        messages: list[Message],
+        q: queue.Queue[str | Usage | BaseException],
+        cancel: threading.Event,
+    ) -> None:
+        stream: ChatStream | None = None
+        try:
+            stream = self.llm.stream(
+                messages,
+                max_tokens=self.llm_settings.max_tokens,
+                temperature=self.llm_settings.temperature,
+            )
+            for piece in stream:
+                if cancel.is_set():
+                    break
+                q.put(piece)
+            q.put(stream.usage or Usage())
+        except Exception as exc:  # handed to the caller's thread
+            q.put(exc)
+        finally:
+            if stream is not None:
+                stream.close()

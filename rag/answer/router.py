@@ -1,0 +1,40 @@
+"""Which stage drafts a turn. The first route that applies wins, in this order:
+
+handoff_open  a person has the conversation: the bot stays silent, no loops
+injection     the message tries to instruct the assistant: a refusal
+escalate      the message asks for a person (or is angry, a legal threat, a chargeback)
+order         the turn is about an order's whereabouts (or answers kefu's question on it)
+knowledge     everything else, small talk included, is answered from the knowledge base
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from rag.answer.turn import TurnContext
+from rag.commerce.orders import OrderAssistant
+from rag.guardrails.injection import looks_like_injection
+
+
+class Route(StrEnum):
+    HANDOFF_OPEN = "handoff_open"
+    INJECTION = "injection"
+    ESCALATE = "escalate"
+    ORDER = "order"
+    KNOWLEDGE = "knowledge"
+
+
+class Router:
+    def __init__(self, orders: OrderAssistant | None = None) -> None:
+        self.orders = orders
+
+    def route(self, turn: TurnContext) -> Route:
+        if turn.open_handoff is not None:
+            return Route.HANDOFF_OPEN
+        if looks_like_injection(turn.message):
+            return Route.INJECTION
+        if turn.signals.escalate:
+            return Route.ESCALATE
+        if self.orders is not None and self.orders.wants(turn.message, turn.session_id):
+            return Route.ORDER
+        return Route.KNOWLEDGE
