@@ -13,7 +13,6 @@ from rag.guardrails.knn import KnnScorer, clear_cache
 from rag.guardrails.smalltalk import SmallTalkClassifier
 from rag.ports import Embedder
 
-
 EXAMPLES = [
     ("happy", "this is wonderful thank you"),
     ("happy", "great service very happy"),
