@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from rag.guardrails.injection import looks_like_injection
-from rag.guardrails.knn import KnnScorer, VectorLike, Vote
+from rag.guardrails.knn import Example, KnnScorer, VectorLike, Vote, labelled
 from rag.ports import Embedder
 
 ATTACK = "attack"
@@ -33,14 +33,6 @@ BENIGN = "benign"
 DEFAULT_THRESHOLD = 0.3
 # "ok", "hi", "M please": too little text for a vote on meaning to be worth a refusal
 MIN_CHARS = 12
-
-
-@dataclass(frozen=True)
-class Example:
-    label: str
-    lang: str
-    text: str
-    held_out: bool  # held back when the threshold is chosen and measured
 
 
 @dataclass(frozen=True)
@@ -64,12 +56,7 @@ def _data() -> dict[str, Any]:
 
 def examples() -> list[Example]:
     """Every labelled example; every fourth of a language's list is marked held out."""
-    return [
-        Example(label, str(lang), str(text), held_out=i % 4 == 3)
-        for label in (ATTACK, BENIGN)
-        for lang, texts in _data()[label].items()
-        for i, text in enumerate(texts)
-    ]
+    return [e for label in (ATTACK, BENIGN) for e in labelled(label, _data()[label], every=4)]
 
 
 def _visible_length(text: str) -> int:

@@ -33,6 +33,23 @@ _LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
+class Example:
+    label: str
+    lang: str
+    text: str
+    held_out: bool  # held back when a threshold is chosen and measured (bench/classifiers.py)
+
+
+def labelled(label: str, by_lang: Mapping[str, Sequence[object]], *, every: int) -> list[Example]:
+    """A label's examples per language, every `every`-th of each language's list held out."""
+    return [
+        Example(label, str(lang), str(t), held_out=i % every == every - 1)
+        for lang, texts in by_lang.items()
+        for i, t in enumerate(texts)
+    ]
+
+
+@dataclass(frozen=True)
 class Vote:
     """The outcome of one kNN vote. `share` is the winning label's weighted share of the k
     neighbours (0..1), `margin` its lead over the runner-up label, `similarity` the cosine of

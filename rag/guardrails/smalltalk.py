@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from rag.guardrails.knn import KnnScorer, VectorLike, Vote
+from rag.guardrails.knn import Example, KnnScorer, VectorLike, Vote, labelled
 from rag.ports import Embedder
 from rag.textutil import fold
 
@@ -34,14 +34,6 @@ _SUBSTRING_LANGS = {"zh", "ja", "ko", "th", "my"}
 # (Devanagari, Arabic, Thai vowels are not "word" characters to re)
 _EDGE = r"[\s.,!?;:\"'()\[\]{}¡¿…~/\-،؟、，。！？「」『』]"
 _URL_OR_EMAIL = re.compile(r"https?://|www\.|\S@\S")
-
-
-@dataclass(frozen=True)
-class Example:
-    label: str
-    lang: str
-    text: str
-    held_out: bool  # held back from the classifier when it is measured (bench/classifiers.py)
 
 
 @dataclass(frozen=True)
@@ -68,14 +60,8 @@ def _data() -> dict[str, Any]:
 
 def examples() -> list[Example]:
     """Every labelled example; every fifth of a language's list is marked held out."""
-    out: list[Example] = []
-    for label, by_lang in _data()["examples"].items():
-        for lang, texts in by_lang.items():
-            out.extend(
-                Example(str(label), str(lang), str(t), held_out=i % 5 == 4)
-                for i, t in enumerate(texts)
-            )
-    return out
+    by_label = _data()["examples"].items()
+    return [e for label, by_lang in by_label for e in labelled(str(label), by_lang, every=5)]
 
 
 @cache
