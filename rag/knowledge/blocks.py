@@ -17,8 +17,10 @@ _NUMBER = re.compile(
 _THOUSANDS = re.compile(r"^\d{1,3}(?:([,\u00a0 ])\d{3})+(?:\.\d+)?$")
 
 
-def numbers_in(text: str) -> tuple[str, ...]:
-    """The numbers a statement gives, thousands separators dropped, ranges as "a–b"."""
+def quantities_in(text: str) -> tuple[str, ...]:
+    """The quantities a statement gives, thousands separators dropped, ranges kept whole as
+    "a–b" (a fact states "10–18", not 10 and 18; rag.textutil.numbers_in, for the grounding
+    check, reads single numbers)."""
     out: list[str] = []
     for m in _NUMBER.finditer(text):
         parts = [p.strip() for p in re.split(r"\s*[–—-]\s*", m.group(0).strip())]

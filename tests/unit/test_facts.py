@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest.loaders import load_file
-from rag.knowledge.facts import Fact, compile_facts, numbers_in
+from rag.knowledge.facts import Fact, compile_facts, quantities_in
 from tests.conftest import SAMPLE_STORE
 
 
@@ -225,7 +225,7 @@ def test_docx_style_tables_without_a_separator_row_are_rows() -> None:
     ],
 )
 def test_numbers_a_fact_states(text: str, numbers: tuple[str, ...]) -> None:
-    assert numbers_in(text) == numbers
+    assert quantities_in(text) == numbers
 
 
 def test_every_sample_store_document_compiles_into_facts_that_point_back_to_it() -> None:
