@@ -26,6 +26,7 @@ from ingest.loaders import SUPPORTED, LoadOptions, load_file
 from rag.errors import IngestError
 from rag.guardrails.injection import instructs
 from rag.knowledge.context import sentences
+from rag.knowledge.facts import Fact, compile_facts
 from rag.knowledge.index import KnowledgeIndex
 from rag.ports import Embedder, LanguageDetector
 from rag.priority import background
@@ -268,24 +269,32 @@ class Ingestor:
     ) -> None:
         current = self.index.hashes()
         todo: list[tuple[SourceDocument, str]] = []
+        unchanged: list[SourceDocument] = []
         for d in docs:
             h = self.doc_hash(d)
             if current.get(d.doc_id) == h:
                 report.unchanged.append(d.doc_id)
+                unchanged.append(d)
             else:
                 todo.append((d, h))
-        total = len(todo)
-        for i, (doc, h) in enumerate(todo):
+        catalog = self._catalog_names(docs)
+        recompile = [] if self.index.facts_current() else unchanged
+        total = len(todo) + len(recompile)
+        for i, doc in enumerate(recompile):  # the fact compiler changed: facts only
+            if progress:
+                progress("embedding", i, total)
+            facts = self._facts(doc, catalog)
+            self.index.replace_facts(
+                doc.doc_id, facts, self._embed([f.text for f in facts], report, control)
+            )
+        for i, (doc, h) in enumerate(todo, start=len(recompile)):
             if progress:
                 progress("embedding", i, total)
             chunks = self._chunks(doc, h)
-            texts = [c.text for c in chunks]
-            vectors: list[list[float]] = []
-            with background():  # shoppers' questions go first at the embedder
-                for b in range(0, len(texts), self.embed_batch):
-                    control.check(report)  # the document keeps its old version
-                    vectors.extend(self.embedder.embed_documents(texts[b : b + self.embed_batch]))
-            self.index.replace_document(chunks, vectors)
+            vectors = self._embed([c.text for c in chunks], report, control)
+            facts = self._facts(doc, catalog)
+            fact_vectors = self._embed([f.text for f in facts], report, control)
+            self.index.replace_document(chunks, vectors, facts, fact_vectors)
             # sentences are screened again when a reply is built (rag.knowledge.context); here the
             # seller learns that some text of the document will never be used
             flagged = sum(1 for sent in sentences("\n" + doc.text) if instructs(sent))
@@ -298,6 +307,41 @@ class Ingestor:
             (report.updated if doc.doc_id in current else report.added).append(doc.doc_id)
         if progress:
             progress("embedding", total, total)
+        # every indexed document's facts are now this compiler's (a partial `add` is not enough)
+        if not self.index.facts_current() and {d.doc_id for d in docs} >= {
+            info.doc_id for info in self.index.documents()
+        }:
+            self.index.mark_facts_current()
+
+    def _embed(
+        self, texts: list[str], report: SyncReport, control: JobControl
+    ) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        with background():  # shoppers' questions go first at the embedder
+            for b in range(0, len(texts), self.embed_batch):
+                control.check(report)  # the document keeps its old version
+                vectors.extend(self.embedder.embed_documents(texts[b : b + self.embed_batch]))
+        return vectors
+
+    def _catalog_names(self, docs: list[SourceDocument]) -> tuple[str, ...]:
+        """Product titles of the store (this batch and what is indexed), so that a policy
+        sentence naming a product is scoped to it."""
+        names = {d.title for d in docs if d.doc_type == "product"}
+        names |= {d.title for d in self.index.documents() if d.doc_type == "product"}
+        return tuple(sorted(names))
+
+    @staticmethod
+    def _facts(doc: SourceDocument, catalog: tuple[str, ...]) -> list[Fact]:
+        """The document compiled into facts; an HTML page's tables are read from its markup."""
+        html = None
+        src = Path(doc.source)
+        if src.suffix.lower() in (".html", ".htm") and src.is_file():
+            html = src.read_text(encoding="utf-8", errors="replace")
+        try:
+            return compile_facts(doc, html=html, catalog_names=catalog)
+        except Exception:  # a compiler bug must not cost the document its chunks
+            log.exception("%s: facts could not be compiled", doc.doc_id)
+            return []
 
     def _chunks(self, doc: SourceDocument, h: str) -> list[Chunk]:
         now = datetime.now(UTC).isoformat(timespec="seconds")

@@ -12,7 +12,7 @@ from rag.guardrails.escalation import Escalation
 from rag.ports import Usage
 
 # the modes of a reply that answered the question from the knowledge base
-ANSWERED = frozenset({"llm", "faq", "extractive"})
+ANSWERED = frozenset({"llm", "faq", "extractive", "restated"})
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ class Draft:
     """A stage's reply, before the turn is finished (handoff, personal facts, recording)."""
 
     text: str
-    mode: str  # llm | faq | extractive | dont_know | fallback | handoff | order | order_ask ...
+    # llm | faq | extractive | restated | fallback | dont_know | small_talk | handoff | order ...
+    # (restated: the chosen facts translated into the shopper's language after a rejected draft)
+    mode: str
     sources: tuple[dict[str, Any], ...] = ()
     intent: str | None = None
     confidence: float = 0.0  # unrounded; the reply shows it to three places

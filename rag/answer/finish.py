@@ -31,7 +31,9 @@ class Reply:
     model: str
     timings_ms: dict[str, float]
     session_id: str
-    mode: str  # llm | faq | extractive | dont_know | fallback | handoff | order | order_ask ...
+    # llm | faq | extractive | restated | fallback | dont_know | small_talk | handoff | order ...
+    # (restated: the chosen facts translated into the shopper's language after a rejected draft)
+    mode: str
     usage: dict[str, int] = field(default_factory=dict)
     country: str | None = None
     personalisation: list[str] = field(default_factory=list)  # ids of the rules that applied

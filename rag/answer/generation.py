@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rag.answer.draft import Event
 from rag.answer.prompts import Prompt
 from rag.errors import KefuError
+from rag.guardrails.claims import claim_problem, strip_verdict
 from rag.guardrails.grounding import repeats_question, ungrounded_numbers, wrong_language
 from rag.guardrails.injection import leaks
 from rag.guardrails.pii import redact
@@ -24,6 +25,7 @@ from rag.knowledge.context import Snippet
 from rag.lang.frames import language_name
 from rag.ports import ChatModel, ChatStream, LanguageDetector, Usage
 from rag.settings import LLMSettings
+from rag.textutil import numbers_in
 from rag.types import Message
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,13 @@ NO_ANSWER = "NO_ANSWER"
 
 class _Timeout(Exception):
     pass
+
+
+def _missing_numbers(text: str, sources: Sequence[str]) -> str | None:
+    """A translation keeps every number of its source."""
+    said = numbers_in(text)
+    missing = sorted(set().union(*(numbers_in(s) for s in sources)) - said) if sources else []
+    return "numbers dropped: " + ", ".join(missing) if missing else None
 
 
 @dataclass(frozen=True)
@@ -53,8 +62,12 @@ class DraftChecks:
         self.detector = detector
         self.system_prompt = system_prompt
 
-    def verdict(self, draft: str, lang: str, allowed: Sequence[str]) -> str | None:
-        """`allowed` is the context the draft may draw on, the shopper's question last."""
+    def verdict(
+        self, draft: str, lang: str, allowed: Sequence[str], *, facts: bool = False
+    ) -> str | None:
+        """`allowed` is the context the draft may draw on, the shopper's question last; with
+        `facts`, the context is selected facts (the answer fact first) and every claim of the
+        draft is checked against them (rag.guardrails.claims)."""
         if not draft or NO_ANSWER in draft:
             return NO_ANSWER
         if repeats_question(draft, allowed[-1]):
@@ -62,9 +75,14 @@ class DraftChecks:
         leak = leaks(draft, system_prompt=self.system_prompt, context=list(allowed))
         if leak:
             return leak
-        bad = ungrounded_numbers(draft, list(allowed))
-        if bad:
-            return "numbers not in CONTEXT: " + ", ".join(sorted(bad))
+        if facts:
+            problem = claim_problem(draft, allowed[:-1], allowed[-1])
+            if problem:
+                return problem
+        else:
+            bad = ungrounded_numbers(draft, list(allowed))
+            if bad:
+                return "numbers not in CONTEXT: " + ", ".join(sorted(bad))
         other = wrong_language(draft, lang, self.detector)
         if other:
             return f"wrong language {other}"
@@ -86,10 +104,12 @@ class Generation:
         self.checks = DraftChecks(detector, system_prompt=prompt.render("system"))
 
     def write(
-        self, message: str, lang: str, snippets: Sequence[Snippet]
+        self, message: str, lang: str, snippets: Sequence[Snippet], *, facts: bool = False
     ) -> Generator[Event, None, Generated]:
         """Stream the first draft as token events (held back until it cannot be NO_ANSWER);
-        a retry is not streamed. Returns the outcome; the caller decides the reply."""
+        a retry is not streamed. Returns the outcome; the caller decides the reply. With
+        `facts`, the snippets are selected facts (the answer fact first): an opening yes/no is
+        removed and every claim is checked against them."""
         lname = language_name(lang)
         # personal data never leaves for the model; placeholders are mapped back below
         red = redact(message)
@@ -117,23 +137,58 @@ class Generation:
                     continue
                 held += piece
                 if len(held.strip()) >= len(NO_ANSWER) and not held.strip().startswith("NO_"):
+                    if facts:  # "Yes, …" never reaches the shopper
+                        held = strip_verdict(held, lang)
+                        pieces[:] = [held]
                     streamed = True
                     yield Event("token", held)
-            draft = red.restore("".join(pieces).strip())
+            draft = self._clean(red.restore("".join(pieces).strip()), lang, facts)
             usage += first.usage or Usage()
-            problem = self.checks.verdict(draft, lang, allowed)
+            problem = self.checks.verdict(draft, lang, allowed, facts=facts)
             if problem and problem != NO_ANSWER:
                 strict = self.prompt.render("strict_suffix", problem=problem, language_name=lname)
                 retry = self._call([*messages[:-1], Message("user", f"{user}\n{strict}")], deadline)
-                draft = red.restore("".join(retry).strip())
+                draft = self._clean(red.restore("".join(retry).strip()), lang, facts)
                 usage += retry.usage or Usage()
-                problem = self.checks.verdict(draft, lang, allowed)
+                problem = self.checks.verdict(draft, lang, allowed, facts=facts)
         except (_Timeout, KefuError) as exc:
             log.warning("LLM unavailable (%s); extractive fallback", exc.__class__.__name__)
             shown = "".join(pieces) if streamed else ""
             return Generated(draft, None, failed=True, streamed=streamed, usage=usage, shown=shown)
         shown = "".join(pieces).strip() if streamed else ""
         return Generated(draft, problem, failed=False, streamed=streamed, usage=usage, shown=shown)
+
+    @staticmethod
+    def _clean(draft: str, lang: str, facts: bool) -> str:
+        return strip_verdict(draft, lang) if facts else draft
+
+    def translate(self, texts: Sequence[str], lang: str) -> Generated:
+        """The faithful fallback: `texts` (facts) translated into the shopper's language, a
+        translation-only task, checked like a draft: no number that the facts do not state,
+        every number they state, the right language. Not streamed."""
+        lname = language_name(lang)
+        messages = [
+            Message("system", self.prompt.render("translate_system")),
+            Message(
+                "user",
+                self.prompt.render(
+                    "translate_user", sources=[{"text": t} for t in texts], language_name=lname
+                ),
+            ),
+        ]
+        deadline = time.monotonic() + self.llm_settings.timeout_s
+        try:
+            call = self._call(messages, deadline)
+            text = "".join(call).strip()
+        except (_Timeout, KefuError) as exc:
+            log.warning("LLM unavailable for the translation (%s)", exc.__class__.__name__)
+            return Generated("", None, failed=True, streamed=False, usage=Usage())
+        usage = call.usage or Usage()
+        problem = claim_problem(text, texts, "") or _missing_numbers(text, texts)
+        if problem is None:
+            other = wrong_language(text, lang, self.checks.detector)
+            problem = f"wrong language {other}" if other else None
+        return Generated(text, problem, failed=False, streamed=False, usage=usage)
 
     def _call(self, messages: list[Message], deadline: float) -> ChatStream:
         return ChatStream(self._tokens(messages, deadline))

@@ -6,7 +6,8 @@ checked, and finished (rag/answer/__init__.py draws the flow).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 
 from rag.answer.checks import Check, EscalationCheck
 from rag.answer.draft import Event, Stage
@@ -14,7 +15,12 @@ from rag.answer.finish import Finisher, Handoffs, Reply
 from rag.answer.generation import NO_ANSWER, Generation
 from rag.answer.prompts import Prompt, load_prompt
 from rag.answer.router import Route, Router
-from rag.answer.stages.handoff import EscalateStage, HandoffPendingStage, InjectionStage
+from rag.answer.stages.handoff import (
+    EscalateStage,
+    HandoffPendingStage,
+    InjectionStage,
+    SmallTalkStage,
+)
 from rag.answer.stages.knowledge import KnowledgeStage
 from rag.answer.stages.order import OrderStage
 from rag.answer.turn import AskRequest, Understanding
@@ -22,8 +28,10 @@ from rag.commerce.orders import OrderAssistant
 from rag.commerce.personalisation import Personaliser
 from rag.errors import KefuError
 from rag.guardrails.escalation import EscalationPolicy
+from rag.guardrails.smalltalk import SmallTalk, SmallTalkClassifier
 from rag.knowledge.context import ContextSelector
 from rag.knowledge.retrieval import Retriever
+from rag.knowledge.selection import FactSelector
 from rag.ports import ChatModel, ConversationStore, LanguageDetector, OrderConnector, TokenCounter
 from rag.settings import AnswerSettings, LLMSettings
 
@@ -46,6 +54,7 @@ class AnswerPipeline:
         customers: OrderConnector | None = None,
         personaliser: Personaliser | None = None,
         seller_language: str = "en",
+        small_talk: SmallTalkClassifier | None = None,
     ) -> None:
         self.retriever = retriever
         self.conversations = conversations
@@ -60,14 +69,19 @@ class AnswerPipeline:
             customers=customers,
             personaliser=personaliser,
         )
-        self.router = Router(orders)
+        verdict = _memo(small_talk) if small_talk is not None else None
+        self.router = Router(orders, verdict)
         generation = (
             None
             if llm is None
             else Generation(llm, prompt=self.prompt, llm_settings=llm_settings, detector=detector)
         )
         selector = ContextSelector(retriever.embedder, counter)
-        self.stages = _stages(KnowledgeStage(retriever, selector, settings, generation), orders)
+        facts = FactSelector(retriever.index, counter)
+        knowledge = KnowledgeStage(retriever, selector, settings, generation, facts)
+        self.stages = _stages(knowledge, orders)
+        if verdict is not None:
+            self.stages[Route.SMALL_TALK] = SmallTalkStage(verdict)
         self.checks: dict[Route, Sequence[Check]] = {}
         if escalation is not None:
             self.checks[Route.KNOWLEDGE] = [EscalationCheck(escalation, conversations)]
@@ -98,6 +112,17 @@ class AnswerPipeline:
         draft = yield from self.stages[route].draft(turn)
         verdicts = [check(turn, draft) for check in self.checks.get(route, ())]
         yield from self.finisher.finish(turn, draft, verdicts)
+
+
+def _memo(classifier: SmallTalkClassifier) -> Callable[[str], SmallTalk]:
+    """The classifier's verdict, remembered for the last messages (the router and the stage
+    ask about the same message; one embedding per turn)."""
+
+    @lru_cache(maxsize=64)
+    def verdict(message: str) -> SmallTalk:
+        return classifier.classify(message)
+
+    return verdict
 
 
 def _stages(knowledge: KnowledgeStage, orders: OrderAssistant | None) -> dict[Route, Stage]:

@@ -368,3 +368,55 @@ def _without_flattened_tables(text: str, html: str) -> str:
         ln if norm(ln.strip()) not in cells else re.sub(r"[^\n]", " ", ln)
         for ln in text.splitlines(keepends=True)
     )
+
+
+# ---- storage -----------------------------------------------------------------------------
+
+# bump when the compiler's output changes: stores recompile their facts on the next sync
+FACTS_VERSION = "1"
+
+
+def fact_to_dict(f: Fact) -> dict[str, object]:
+    s = f.scope
+    return {
+        "text": f.text,
+        "doc_id": f.doc_id,
+        "heading_path": list(f.heading_path),
+        "scope": {
+            "countries": sorted(s.countries),
+            "regions": sorted(s.regions),
+            "mentions": sorted(s.mentions),
+            "products": sorted(s.products),
+            "service": s.service,
+            "segment": s.segment,
+        },
+        "numbers": list(f.numbers),
+        "kind": f.kind,
+        "source": f.source,
+        "language": f.language,
+        "span": list(f.span) if f.span else None,
+    }
+
+
+def fact_from_dict(d: dict[str, object]) -> Fact:
+    s = d["scope"]
+    assert isinstance(s, dict)
+    span = d.get("span")
+    return Fact(
+        text=str(d["text"]),
+        doc_id=str(d["doc_id"]),
+        heading_path=tuple(d["heading_path"]),  # type: ignore[arg-type]
+        scope=Scope(
+            countries=frozenset(s["countries"]),
+            regions=frozenset(s["regions"]),
+            mentions=frozenset(s["mentions"]),
+            products=frozenset(s["products"]),
+            service=s["service"],
+            segment=s["segment"],
+        ),
+        numbers=tuple(d["numbers"]),  # type: ignore[arg-type]
+        kind=d["kind"],  # type: ignore[arg-type]
+        source=str(d.get("source") or ""),
+        language=str(d.get("language") or "und"),
+        span=(int(span[0]), int(span[1])) if isinstance(span, list) else None,
+    )

@@ -16,7 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from rag.errors import EmbeddingModelMismatch, NotFound
+from rag.knowledge.facts import FACTS_VERSION, Fact, fact_from_dict, fact_to_dict
 from rag.ports import Metadata, VectorStore
 from rag.sqlite_db import open_sqlite
 from rag.textutil import lexical_tokens
@@ -45,6 +49,13 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(chunk_id UNINDEXED, lex);
+CREATE TABLE IF NOT EXISTS facts (
+    doc_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (doc_id, position)
+);
 """
 
 
@@ -124,8 +135,15 @@ class KnowledgeIndex:
             self._db.execute("COMMIT")
 
     # -- writes -------------------------------------------------------------------------------
-    def replace_document(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Make `chunks` the document's active version, atomically for readers."""
+    def replace_document(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        facts: Sequence[Fact] = (),
+        fact_vectors: Sequence[Sequence[float]] = (),
+    ) -> None:
+        """Make `chunks` (and the document's compiled `facts`) its active version, atomically
+        for readers."""
         if not chunks:
             raise ValueError("a document needs at least one chunk")
         first = chunks[0]
@@ -161,10 +179,50 @@ class KnowledgeIndex:
                 "INSERT INTO chunks_fts(chunk_id, lex) VALUES (?, ?)",
                 [(c.chunk_id, " ".join(lexical_tokens(c.title + "\n" + c.text))) for c in chunks],
             )
+            self._write_facts(db, doc_id, facts, fact_vectors)
             self._bump_version(db)
         stale = sorted(set(old_ids) - {c.chunk_id for c in chunks})
         if stale:
             self._vectors.delete(stale)
+
+    def replace_facts(
+        self, doc_id: str, facts: Sequence[Fact], vectors: Sequence[Sequence[float]]
+    ) -> None:
+        """Recompile one document's facts without touching its chunks (after the fact
+        compiler changed: FACTS_VERSION)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM facts WHERE doc_id=?", (doc_id,))
+            self._write_facts(db, doc_id, facts, vectors)
+            self._bump_version(db)
+
+    @staticmethod
+    def _write_facts(
+        db: sqlite3.Connection,
+        doc_id: str,
+        facts: Sequence[Fact],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        if len(facts) != len(vectors):
+            raise ValueError("one vector per fact")
+        db.executemany(
+            "INSERT INTO facts(doc_id, position, data, vector) VALUES (?,?,?,?)",
+            [
+                (
+                    doc_id,
+                    i,
+                    json.dumps(fact_to_dict(f), ensure_ascii=False),
+                    np.asarray(v, dtype=np.float32).tobytes(),
+                )
+                for i, (f, v) in enumerate(zip(facts, vectors, strict=True))
+            ],
+        )
+
+    def facts_current(self) -> bool:
+        """Whether the stored facts were compiled by this version of the fact compiler."""
+        return self.get_meta("facts_version") == FACTS_VERSION
+
+    def mark_facts_current(self) -> None:
+        self.set_meta("facts_version", FACTS_VERSION)
 
     def delete_document(self, doc_id: str) -> None:
         old_ids = self.chunk_ids(doc_id)
@@ -180,6 +238,7 @@ class KnowledgeIndex:
         with self._tx() as db:
             db.execute("DELETE FROM chunks_fts")
             db.execute("DELETE FROM chunks")
+            db.execute("DELETE FROM facts")
             db.execute("DELETE FROM documents")
             db.execute("DELETE FROM meta WHERE key='embedding_model'")
             self._bump_version(db)
@@ -200,6 +259,7 @@ class KnowledgeIndex:
             (doc_id,),
         )
         db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        db.execute("DELETE FROM facts WHERE doc_id=?", (doc_id,))
         db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
 
     def _bump_version(self, db: sqlite3.Connection) -> None:
@@ -298,6 +358,29 @@ class KnowledgeIndex:
                     embedding_model=r[12],
                 )
         return out
+
+    def facts_of(self, doc_ids: Sequence[str]) -> tuple[list[Fact], npt.NDArray[np.float32]]:
+        """The active facts of these documents, in document then reading order, and their
+        vectors as the rows of one matrix."""
+        if not doc_ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        marks = ",".join("?" * len(doc_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT doc_id, data, vector FROM facts WHERE doc_id IN ({marks}) "
+                "ORDER BY doc_id, position",
+                list(doc_ids),
+            ).fetchall()
+        order = {d: i for i, d in enumerate(doc_ids)}
+        rows.sort(key=lambda r: order[r[0]])
+        facts = [fact_from_dict(json.loads(r[1])) for r in rows]
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return facts, np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+
+    def fact_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM facts").fetchone()[0])
 
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         ids = self.chunk_ids(doc_id)

@@ -17,6 +17,8 @@ VARIABLES = {
             "language_name": "Spanish",
         },
         "strict_suffix": {"problem": "numbers", "language_name": "Spanish"},
+        "translate_system": {},
+        "translate_user": {"sources": [{"text": "30 days"}], "language_name": "Spanish"},
     },
 }
 

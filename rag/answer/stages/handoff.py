@@ -1,11 +1,13 @@
-"""The stages that draft no answer: a person has (or gets) the conversation, or the message
-tries to instruct the assistant."""
+"""The stages that draft no answer from the knowledge base: a person has (or gets) the
+conversation, the message tries to instruct the assistant, or it is small talk."""
 
 from __future__ import annotations
 
 from rag.answer.draft import Draft, Drafting, whole
+from rag.answer.router import SmallTalkVerdict
 from rag.answer.turn import TurnContext
 from rag.guardrails.escalation import Escalation
+from rag.guardrails.smalltalk import reply
 from rag.lang.frames import frame
 
 
@@ -37,4 +39,18 @@ class InjectionStage:
             Draft(
                 text=frame(turn.language, "injection_refusal"), mode="refused", intent="injection"
             )
+        )
+
+
+class SmallTalkStage:
+    """Greetings, thanks, goodbyes, "are you a bot?": a short friendly frame in the shopper's
+    language; no model call, never a handoff, never counted as a failure."""
+
+    def __init__(self, verdict: SmallTalkVerdict) -> None:
+        self.verdict = verdict
+
+    def draft(self, turn: TurnContext) -> Drafting:
+        kind = self.verdict(turn.message).kind or "greeting"
+        return whole(
+            Draft(text=reply(kind, turn.language), mode="small_talk", intent=f"small_talk:{kind}")
         )

@@ -1,9 +1,13 @@
-"""The knowledge stage: retrieval, the FAQ fast path, grounded generation, fallbacks.
+"""The knowledge stage: retrieval, the FAQ fast path, answers restated from facts, fallbacks.
 
-Every reply is grounded or honest. The LLM sees only selected context sentences (see
-rag/answer/generation.py); a draft that fails its checks twice is replaced by an extractive
-reply quoting the policy. When retrieval finds nothing relevant, kefu says so and offers a
-human."""
+Every reply is right or honestly absent. Where the store has compiled facts, the question's
+entities choose the facts in its scope (rag/knowledge/selection.py) and the model only restates
+them in the shopper's language; every claim of its draft is checked against them
+(rag/guardrails/claims.py). A draft that fails twice is replaced by the facts themselves: quoted
+when the shopper reads their language, else translated by the model (a translation-only task,
+checked the same way), else kefu says it cannot answer and offers a person. Stores without
+facts fall back to selected sentences. When retrieval finds nothing relevant, kefu says so and
+offers a person."""
 
 from __future__ import annotations
 
@@ -18,11 +22,14 @@ from rag.answer.turn import TurnContext
 from rag.guardrails.injection import instructs, looks_like_injection
 from rag.knowledge.context import ContextSelector, Snippet, safe_sentences
 from rag.knowledge.retrieval import Retriever
+from rag.knowledge.selection import FactSelector, Selected
 from rag.lang.frames import frame
+from rag.ports import Usage
 from rag.settings import AnswerSettings
 from rag.types import SearchFilters, SearchResult
 
 log = logging.getLogger(__name__)
+WIDE_K = 20  # hits whose documents may give facts
 
 
 class KnowledgeStage:
@@ -32,17 +39,21 @@ class KnowledgeStage:
         selector: ContextSelector,
         settings: AnswerSettings,
         generation: Generation | None = None,
+        facts: FactSelector | None = None,
     ) -> None:
         self.retriever = retriever
         self.selector = selector
         self.settings = settings
         self.generation = generation
+        self.facts = facts
 
     def draft(self, turn: TurnContext) -> Drafting:
         lang = turn.language
         t = time.perf_counter()
         filters = SearchFilters(market=turn.country)
-        res = self.retriever.search(turn.query, None, filters)
+        # facts are chosen from the documents of a wider net of hits than the passages
+        wide = self.retriever.search(turn.query, max(WIDE_K, self.retriever.settings.k), filters)
+        res = replace(wide, hits=wide.hits[: self.retriever.settings.k])
         timings = {"retrieve": ms(t)}
         top = res.hits[0].chunk.doc_type if res.hits else None
         base = Draft(
@@ -59,6 +70,17 @@ class KnowledgeStage:
         faq = self._faq(turn.query, res, lang, filters)
         if faq is not None:
             return replace(base, text=faq[0], sources=(faq[1],), mode="faq")
+        if self.facts is not None:
+            t = time.perf_counter()
+            entities = self.facts.entities(turn.query, lang, turn.country)
+            chosen = self.facts.select(
+                wide.query_vector, wide.hits, entities, budget_tokens=self.settings.facts_tokens
+            )
+            timings = {**timings, "select": ms(t)}
+            if chosen:
+                return (
+                    yield from self._from_facts(turn, replace(base, timings=timings), wide, chosen)
+                )
         snippets = [
             sn
             for sn in self.selector.select(
@@ -79,6 +101,59 @@ class KnowledgeStage:
         return replace(
             drafted, usage=gen.usage, streamed=True, timings={**timings, "generate": ms(t)}
         )
+
+    def _from_facts(
+        self, turn: TurnContext, base: Draft, res: SearchResult, chosen: list[Selected]
+    ) -> Drafting:
+        lang = turn.language
+        snippets = [
+            Snippet(s.hit_index, res.hits[s.hit_index].chunk.title, s.fact.text, s.score)
+            for s in chosen
+        ]
+        sourced = replace(base, sources=tuple(sources(res, snippets)))
+        if self.generation is None:
+            return replace(sourced, text=quoted_facts(lang, res, chosen), mode="extractive")
+        t = time.perf_counter()
+        gen = yield from self.generation.write(turn.message, lang, snippets, facts=True)
+        usage = gen.usage
+        if not gen.failed and gen.problem is None:
+            drafted = replace(sourced, text=gen.text, mode="llm")
+        elif gen.problem == NO_ANSWER and res.confidence < 0.6:
+            drafted = replace(sourced, text=dont_know(lang), mode="dont_know", sources=())
+        else:
+            log.info("draft rejected (%s); the facts restated", gen.problem or "model failed")
+            drafted, more = self._restate(sourced, lang, res, chosen, model_ok=not gen.failed)
+            usage = usage + more if more is not None else usage
+        if gen.streamed and drafted.text != gen.shown:  # the shopper saw another draft
+            yield Event("replace", drafted.text)
+        elif not gen.streamed:
+            yield Event("token", drafted.text)
+        timings = {**base.timings, "generate": ms(t)}
+        return replace(drafted, usage=usage, streamed=True, timings=timings)
+
+    def _restate(
+        self,
+        draft: Draft,
+        lang: str,
+        res: SearchResult,
+        chosen: list[Selected],
+        *,
+        model_ok: bool,
+    ) -> tuple[Draft, Usage | None]:
+        """The faithful fallback: the answer facts quoted where the shopper reads their
+        language, else translated (and checked), else an honest "cannot answer" with a person
+        offered. Never a quote in a language the shopper did not write."""
+        answer = chosen[:2]
+        if all(s.fact.language.split("-")[0] == lang.split("-")[0] for s in answer):
+            return replace(draft, text=quoted_facts(lang, res, answer), mode="fallback"), None
+        if model_ok and self.generation is not None:
+            tr = self.generation.translate([s.fact.text for s in answer], lang)
+            if not tr.failed and tr.problem is None:
+                title = res.hits[answer[0].hit_index].chunk.title
+                text = f"{tr.text}\n\n{frame(lang, 'source_line', title=title)}"
+                return replace(draft, text=text, mode="restated"), tr.usage
+            log.info("translation rejected (%s)", tr.problem or "model failed")
+        return replace(draft, text=dont_know(lang), mode="dont_know"), None
 
     @staticmethod
     def _decide(
@@ -142,6 +217,18 @@ def extractive(lang: str, res: SearchResult, snippets: list[Snippet]) -> str:
         picked = safe_sentences(res.hits[0].chunk.text)[:2]  # never a planted order
     title = res.hits[best].chunk.title if res.hits else ""
     passage = " ".join(picked)
+    return (
+        f"{frame(lang, 'extractive_intro')}\n\n“{passage}”\n\n"
+        f"{frame(lang, 'source_line', title=title)}\n{frame(lang, 'offer_human')}"
+    )
+
+
+def quoted_facts(lang: str, res: SearchResult, chosen: list[Selected]) -> str:
+    """A localised frame around the answer facts (each with its heading path: the scope it is
+    about), their source, and an offer of a person."""
+    answer = chosen[:2]
+    title = res.hits[answer[0].hit_index].chunk.title
+    passage = "\n".join(s.fact.text for s in answer)
     return (
         f"{frame(lang, 'extractive_intro')}\n\n“{passage}”\n\n"
         f"{frame(lang, 'source_line', title=title)}\n{frame(lang, 'offer_human')}"
