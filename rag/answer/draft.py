@@ -12,7 +12,7 @@ from rag.guardrails.escalation import Escalation
 from rag.ports import Usage
 
 # the modes of a reply that answered the question from the knowledge base
-ANSWERED = frozenset({"llm", "faq", "extractive", "restated"})
+ANSWERED = frozenset({"llm", "faq", "extractive", "facts"})
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,12 @@ class Draft:
     """A stage's reply, before the turn is finished (handoff, personal facts, recording)."""
 
     text: str
-    # llm | faq | extractive | restated | fallback | dont_know | small_talk | handoff | order ...
-    # (restated: the chosen facts translated into the shopper's language after a rejected draft)
+    # llm | faq | facts | extractive | fallback | dont_know | small_talk | handoff | order ...
+    # (facts: the chosen facts quoted in the shopper's own language, no model needed)
     mode: str
     sources: tuple[dict[str, Any], ...] = ()
+    # the facts the reply was written from, each with its scope: why the reply said what it said
+    facts: tuple[dict[str, Any], ...] = ()
     intent: str | None = None
     confidence: float = 0.0  # unrounded; the reply shows it to three places
     escalation: Escalation = field(default_factory=lambda: Escalation(False))

@@ -31,13 +31,15 @@ class Reply:
     model: str
     timings_ms: dict[str, float]
     session_id: str
-    # llm | faq | extractive | restated | fallback | dont_know | small_talk | handoff | order ...
-    # (restated: the chosen facts translated into the shopper's language after a rejected draft)
+    # llm | faq | facts | extractive | fallback | dont_know | small_talk | handoff | order ...
+    # (facts: the chosen facts quoted in the shopper's own language, no model needed)
     mode: str
     usage: dict[str, int] = field(default_factory=dict)
     country: str | None = None
     personalisation: list[str] = field(default_factory=list)  # ids of the rules that applied
     order: str | None = None  # the order number this turn was about
+    # the facts the reply was written from ({"text", "doc_id", "scope"}): what it said and why
+    facts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,6 +158,7 @@ class Finisher:
             country=turn.country,
             personalisation=personal.rule_ids,
             order=draft.order,
+            facts=list(draft.facts),
         )
 
     def _record(self, turn: TurnContext, reply: Reply, *, customer_id: str | None) -> None:
@@ -174,6 +177,7 @@ class Finisher:
             "model": reply.model,
             "personalisation": reply.personalisation,
             "order": reply.order,
+            "facts": reply.facts,
             "usage": reply.usage,
             "timings_ms": reply.timings_ms,
         }

@@ -70,7 +70,10 @@ class DraftChecks:
         draft is checked against them (rag.guardrails.claims)."""
         if not draft or NO_ANSWER in draft:
             return NO_ANSWER
-        if repeats_question(draft, allowed[-1]):
+        # a restated fact may read like the question it answers ("Express shipping is never
+        # free." for "Is express shipping free?"): only a draft that is no fact is an echo
+        echo = repeats_question(draft, allowed[-1])
+        if echo and not (facts and any(repeats_question(draft, f) for f in allowed[:-1])):
             return "repeated the question instead of answering"
         leak = leaks(draft, system_prompt=self.system_prompt, context=list(allowed))
         if leak:
@@ -79,6 +82,9 @@ class DraftChecks:
             problem = claim_problem(draft, allowed[:-1], allowed[-1])
             if problem:
                 return problem
+            missing = _missing_numbers(draft, allowed[:-1])
+            if missing:
+                return missing
         else:
             bad = ungrounded_numbers(draft, list(allowed))
             if bad:
@@ -113,14 +119,21 @@ class Generation:
         lname = language_name(lang)
         # personal data never leaves for the model; placeholders are mapped back below
         red = redact(message)
-        user = self.prompt.render(
-            "user",
-            sources=[{"title": s.title, "text": s.text} for s in snippets],
-            facts=[],
-            question=red.text,
-            language_name=lname,
-        )
-        messages = [Message("system", self.prompt.render("system")), Message("user", user)]
+        if facts:  # the model only translates the chosen facts: it is not a source of facts
+            system = self.prompt.render("translate_system")
+            user = self.prompt.render(
+                "translate_user", sources=[{"text": s.text} for s in snippets], language_name=lname
+            )
+        else:
+            system = self.prompt.render("system")
+            user = self.prompt.render(
+                "user",
+                sources=[{"title": s.title, "text": s.text} for s in snippets],
+                facts=[],
+                question=red.text,
+                language_name=lname,
+            )
+        messages = [Message("system", system), Message("user", user)]
         allowed = [s.text for s in snippets] + [message]
         deadline = time.monotonic() + self.llm_settings.timeout_s
         usage = Usage()
@@ -146,7 +159,8 @@ class Generation:
             usage += first.usage or Usage()
             problem = self.checks.verdict(draft, lang, allowed, facts=facts)
             if problem and problem != NO_ANSWER:
-                strict = self.prompt.render("strict_suffix", problem=problem, language_name=lname)
+                part = "translate_strict" if facts else "strict_suffix"
+                strict = self.prompt.render(part, problem=problem, language_name=lname)
                 retry = self._call([*messages[:-1], Message("user", f"{user}\n{strict}")], deadline)
                 draft = self._clean(red.restore("".join(retry).strip()), lang, facts)
                 usage += retry.usage or Usage()
@@ -160,35 +174,17 @@ class Generation:
 
     @staticmethod
     def _clean(draft: str, lang: str, facts: bool) -> str:
-        return strip_verdict(draft, lang) if facts else draft
-
-    def translate(self, texts: Sequence[str], lang: str) -> Generated:
-        """The faithful fallback: `texts` (facts) translated into the shopper's language, a
-        translation-only task, checked like a draft: no number that the facts do not state,
-        every number they state, the right language. Not streamed."""
-        lname = language_name(lang)
-        messages = [
-            Message("system", self.prompt.render("translate_system")),
-            Message(
-                "user",
-                self.prompt.render(
-                    "translate_user", sources=[{"text": t} for t in texts], language_name=lname
-                ),
-            ),
-        ]
-        deadline = time.monotonic() + self.llm_settings.timeout_s
-        try:
-            call = self._call(messages, deadline)
-            text = "".join(call).strip()
-        except (_Timeout, KefuError) as exc:
-            log.warning("LLM unavailable for the translation (%s)", exc.__class__.__name__)
-            return Generated("", None, failed=True, streamed=False, usage=Usage())
-        usage = call.usage or Usage()
-        problem = claim_problem(text, texts, "") or _missing_numbers(text, texts)
-        if problem is None:
-            other = wrong_language(text, lang, self.checks.detector)
-            problem = f"wrong language {other}" if other else None
-        return Generated(text, problem, failed=False, streamed=False, usage=usage)
+        if not facts:
+            return draft
+        lines = draft.strip().splitlines()
+        # "Here is the translation:" and the like, before the translation itself
+        if (
+            len(lines) > 1
+            and lines[0].rstrip().endswith((":", "："))
+            and not any(c.isdigit() for c in lines[0])
+        ):
+            draft = "\n".join(lines[1:]).strip()
+        return strip_verdict(draft, lang)
 
     def _call(self, messages: list[Message], deadline: float) -> ChatStream:
         return ChatStream(self._tokens(messages, deadline))

@@ -268,6 +268,13 @@ def scope_match(scope: Scope, entities: Entities) -> float | None:
         if not services_compatible(entities.service, scope.service):
             return None
         score += 1.0 if entities.service == scope.service else 0.5
+    total = entities.order_total
+    if total is not None and scope.band is not None and scope.band[0] == total.currency:
+        _, above, up_to = scope.band
+        amount = float(total.amount)
+        if (above is not None and amount <= above) or (up_to is not None and amount > up_to):
+            return None  # a rule for orders of another size
+        score += 1.0
     if entities.segment and scope.segment:
         if entities.segment != scope.segment:
             return None

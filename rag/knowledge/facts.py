@@ -143,7 +143,35 @@ class _Context:
             products=self.products_in(text),
             service=service,
             segment=segment(text) or segment(" ".join(path)),
+            band=_path_band(path, self.doc.markets, self.langs),
         )
+
+
+_ABOVE = r"above|over|more than|exceeding|from|at least|más de|superior(?:es)? a|a partir de|desde"
+_UP_TO = r"up to|under|below|less than|at most|not more than|hasta|menos de|inferior(?:es)? a"
+_BAND = re.compile(
+    rf"(?i)(?<!\w)(?:(?P<above>{_ABOVE})|(?P<up_to>{_UP_TO}))\s+(?P<money>\S+(?:\s?\S+)?)"
+)
+
+
+def _path_band(
+    path: Sequence[str], markets: Iterable[str], langs: Sequence[str]
+) -> tuple[str, float | None, float | None] | None:
+    """The order-total band the innermost heading that states one gives ("Orders up to
+    €150" -> ("EUR", None, 150)), or None."""
+    from rag.knowledge.entities import amounts_in
+
+    country = next((m for m in markets if len(m) == 2 and m.upper() != "ALL"), None)
+    for heading in reversed(path):
+        for m in _BAND.finditer(heading):
+            money = amounts_in(m.group("money"), country=country, lang=langs[-1])
+            if not money:
+                continue
+            value = float(money[0].amount)
+            if m.group("above"):
+                return (money[0].currency, value, None)
+            return (money[0].currency, None, value)
+    return None
 
 
 def _path_service(path: Sequence[str]) -> str | None:
@@ -373,7 +401,7 @@ def _without_flattened_tables(text: str, html: str) -> str:
 # ---- storage -----------------------------------------------------------------------------
 
 # bump when the compiler's output changes: stores recompile their facts on the next sync
-FACTS_VERSION = "1"
+FACTS_VERSION = "2"
 
 
 def fact_to_dict(f: Fact) -> dict[str, object]:
@@ -389,6 +417,7 @@ def fact_to_dict(f: Fact) -> dict[str, object]:
             "products": sorted(s.products),
             "service": s.service,
             "segment": s.segment,
+            "band": list(s.band) if s.band else None,
         },
         "numbers": list(f.numbers),
         "kind": f.kind,
@@ -413,6 +442,7 @@ def fact_from_dict(d: dict[str, object]) -> Fact:
             products=frozenset(s["products"]),
             service=s["service"],
             segment=s["segment"],
+            band=tuple(s["band"]) if s.get("band") else None,
         ),
         numbers=tuple(d["numbers"]),  # type: ignore[arg-type]
         kind=d["kind"],  # type: ignore[arg-type]

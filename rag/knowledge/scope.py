@@ -30,6 +30,10 @@ class Scope:
     products: frozenset[str] = frozenset()
     service: str | None = None
     segment: str | None = None
+    # the orders a fact is about, by total: (currency, above, up_to); from a heading such as
+    # "Orders up to €150" or "Orders above ¥10,000" (never from a statement's own threshold:
+    # "free from $79" answers every order total)
+    band: tuple[str, float | None, float | None] | None = None
 
     @property
     def markets(self) -> frozenset[str]:

@@ -43,6 +43,15 @@ class FactSelector:
         self.index = index
         self.counter = counter
         self._catalog: tuple[int, tuple[str, ...]] = (-1, ())
+        self._has_facts: tuple[int, bool] = (-1, False)
+
+    def available(self) -> bool:
+        """Whether the store has compiled facts (a store synced before facts existed has none
+        until its next sync; it is answered from sentences meanwhile)."""
+        version = self.index.version()
+        if self._has_facts[0] != version:
+            self._has_facts = (version, self.index.fact_count() > 0)
+        return self._has_facts[1]
 
     def catalog_names(self) -> tuple[str, ...]:
         """The store's product titles (cached per index version)."""
@@ -106,4 +115,13 @@ class FactSelector:
                 continue
             chosen.append(s)
             used += cost
+        if entities.service is None:
+            # a question that names no service level is about the default one: within a table,
+            # the standard row comes before the express row (the model restates the first)
+            first: dict[tuple[str, ...], int] = {}
+            for i, s in enumerate(chosen):
+                first.setdefault(s.fact.heading_path, i)
+            chosen.sort(
+                key=lambda s: (first[s.fact.heading_path], s.fact.scope.service == "express")
+            )
         return chosen

@@ -180,3 +180,28 @@ def test_words_that_look_like_codes_do_not_hide_an_amount() -> None:
         (Decimal(20), "EUR")
     ]
     assert extract_entities("How long to ship?", lang="en", country_hint="uk").country == "GB"
+
+
+def test_an_order_total_keeps_only_the_rules_for_orders_of_its_size() -> None:
+    facts = _facts("docs/customs/eu-ioss.md")
+    below = [f for f in facts if f.scope.band == ("EUR", None, 150.0)]
+    above = [f for f in facts if f.scope.band == ("EUR", 150.0, None)]
+    assert below
+    assert above
+    q = extract_entities("I order for €120 to Lyon, do I pay customs on delivery?", lang="en")
+    assert q.order_total is not None
+    assert all(scope_match(f.scope, q) is not None for f in below)
+    assert all(scope_match(f.scope, q) is None for f in above)
+    big = extract_entities("my order is €200, what do I pay on delivery in France?", lang="en")
+    assert all(scope_match(f.scope, big) is None for f in below)
+    # no total in the question: both bands stay
+    none = extract_entities("do I pay customs on delivery in France?", lang="en")
+    assert all(scope_match(f.scope, none) is not None for f in below + above)
+
+
+def test_a_statements_own_threshold_is_no_band() -> None:
+    # "free standard shipping from $79" answers a question with any order total
+    facts = _facts("docs/shipping/shipping-zones.md")
+    rows = [f for f in facts if f.kind == "row"]
+    assert rows
+    assert all(f.scope.band is None for f in rows)

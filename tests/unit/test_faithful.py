@@ -1,7 +1,8 @@
 """Answers that are right or honestly absent, on the sample store (issue #13's failure shapes):
 facts compiled at ingest, selection in the question's scope, a wrong-row draft caught and
-replaced, an opening "Yes" removed. (The fallback in other languages and small talk need the
-real embedder: tests/integration/test_faithful_languages.py.)"""
+quoted in the shopper's own language without a model. (Translation for other languages, a
+wrong-row draft caught, and small talk need the real embedder:
+tests/integration/test_faithful_languages.py.)"""
 
 from __future__ import annotations
 
@@ -61,33 +62,44 @@ def test_an_edited_policy_replaces_its_facts(store: Container, tmp_path: object)
     assert store.index.fact_count() == before - n
 
 
-def test_a_wrong_row_draft_is_caught_and_the_facts_restated(store: Container) -> None:
-    model = ScriptedChatModel([WRONG_ROW, WRONG_ROW])
+def test_an_english_shopper_gets_the_facts_of_the_asked_service_quoted_without_a_model(
+    store: Container,
+) -> None:
+    model = ScriptedChatModel([WRONG_ROW])
     draft = ask(store, model, "How long does standard shipping to Mexico take?", country="MX")
-    assert len(model.calls) == 2  # the draft and its one retry
-    assert "4–7" in model.calls[1][-1].content  # the retry names the problem
-    assert draft.mode == "fallback"
-    assert "4–7" not in draft.text
-    assert "34.99" not in draft.text
-    assert "10–18" in draft.text or "10–20" in draft.text
-    prompt = model.calls[0][-1].content
-    context = prompt.split("QUESTION:")[0]
-    assert "4–7" not in context  # another service's row is never chosen
-    assert "DHL Express" not in context
+    assert model.calls == []  # the facts are in the shopper's language: nothing to write
+    assert draft.mode == "facts"
+    assert "10–20" in draft.text or "10–18" in draft.text
+    assert "4–7" not in draft.text  # the express row is another service's
+    assert "DHL Express" not in draft.text
+    assert all(f["scope"].get("service") in (None, "standard") for f in draft.facts)
+    assert draft.sources
 
 
 def test_facts_of_another_market_are_never_chosen(store: Container) -> None:
-    model = ScriptedChatModel(["NO_ANSWER"])
-    ask(store, model, "How much is standard shipping to Japan?", country="JP")
-    context = model.calls[0][-1].content.split("QUESTION:")[0]
-    assert "4.99" in context  # zone 1's row
-    for other in ("$9.99", "$6.99", "$11.99", "$7.99"):
-        assert other not in context
+    draft = ask(store, None, "How much is standard shipping to Japan?", country="JP")
+    assert draft.mode == "facts"
+    assert draft.facts
+    for other in ("$9.99", "$6.99", "$11.99", "$7.99", "$5.99"):
+        assert other not in draft.text
+    for fact in draft.facts:
+        countries = fact["scope"].get("countries")
+        assert countries is None or "JP" in countries
 
 
-def test_an_opening_yes_is_removed_from_the_reply(store: Container) -> None:
-    restated = "express shipping is never free; free shipping applies to standard shipping only."
-    model = ScriptedChatModel([f"Yes, {restated}"])
-    draft = ask(store, model, "Is express shipping free?")
-    assert draft.mode == "llm"
-    assert draft.text == restated[0].upper() + restated[1:]
+def test_a_new_fact_compiler_recompiles_facts_without_reembedding_chunks(
+    store: Container,
+) -> None:
+    from ingest.service import build_ingestor
+    from tests.conftest import SAMPLE_STORE
+
+    doc = "docs/shipping/shipping-zones.md"
+    n = len(store.index.facts_of([doc])[0])
+    with store.index._tx() as db:  # a store whose facts an older compiler wrote
+        db.execute("DELETE FROM facts WHERE doc_id=?", (doc,))
+        db.execute("UPDATE meta SET value='0' WHERE key='facts_version'")
+    assert not store.index.facts_current()
+    report = build_ingestor(store).sync(SAMPLE_STORE)
+    assert doc in report.unchanged  # its chunks are not embedded again
+    assert len(store.index.facts_of([doc])[0]) == n
+    assert store.index.facts_current()

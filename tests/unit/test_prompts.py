@@ -19,6 +19,7 @@ VARIABLES = {
         "strict_suffix": {"problem": "numbers", "language_name": "Spanish"},
         "translate_system": {},
         "translate_user": {"sources": [{"text": "30 days"}], "language_name": "Spanish"},
+        "translate_strict": {"problem": "numbers", "language_name": "Spanish"},
     },
 }
 

@@ -21,15 +21,16 @@ from rag.answer.generation import NO_ANSWER, Generated, Generation
 from rag.answer.turn import TurnContext
 from rag.guardrails.injection import instructs, looks_like_injection
 from rag.knowledge.context import ContextSelector, Snippet, safe_sentences
+from rag.knowledge.facts import PATH_SEP, STATEMENT_SEP, Fact
 from rag.knowledge.retrieval import Retriever
 from rag.knowledge.selection import FactSelector, Selected
 from rag.lang.frames import frame
-from rag.ports import Usage
 from rag.settings import AnswerSettings
 from rag.types import SearchFilters, SearchResult
 
 log = logging.getLogger(__name__)
 WIDE_K = 20  # hits whose documents may give facts
+ANSWER_TOKENS = 110  # two answer facts are restated together up to this length
 
 
 class KnowledgeStage:
@@ -70,17 +71,17 @@ class KnowledgeStage:
         faq = self._faq(turn.query, res, lang, filters)
         if faq is not None:
             return replace(base, text=faq[0], sources=(faq[1],), mode="faq")
-        if self.facts is not None:
+        if self.facts is not None and self.facts.available():
             t = time.perf_counter()
             entities = self.facts.entities(turn.query, lang, turn.country)
             chosen = self.facts.select(
                 wide.query_vector, wide.hits, entities, budget_tokens=self.settings.facts_tokens
             )
             timings = {**timings, "select": ms(t)}
-            if chosen:
-                return (
-                    yield from self._from_facts(turn, replace(base, timings=timings), wide, chosen)
-                )
+            if not chosen or chosen[0].score < self.settings.min_fact_score:
+                # no fact in the question's scope is close enough: honestly absent
+                return replace(base, timings=timings)
+            return (yield from self._from_facts(turn, replace(base, timings=timings), wide, chosen))
         snippets = [
             sn
             for sn in self.selector.select(
@@ -105,55 +106,46 @@ class KnowledgeStage:
     def _from_facts(
         self, turn: TurnContext, base: Draft, res: SearchResult, chosen: list[Selected]
     ) -> Drafting:
+        """The answer facts, quoted when the shopper reads their language (or no model is
+        configured), else translated by the model and checked claim by claim; a translation
+        that fails twice gives an honest "I cannot answer that" in the shopper's language,
+        never a quote in a language the shopper did not write."""
         lang = turn.language
+        answer = self._answer_facts(chosen)
         snippets = [
-            Snippet(s.hit_index, res.hits[s.hit_index].chunk.title, s.fact.text, s.score)
-            for s in chosen
+            Snippet(s.hit_index, res.hits[s.hit_index].chunk.title, line(s.fact), s.score)
+            for s in answer
         ]
-        sourced = replace(base, sources=tuple(sources(res, snippets)))
-        if self.generation is None:
-            return replace(sourced, text=quoted_facts(lang, res, chosen), mode="extractive")
+        sourced = replace(
+            base, sources=tuple(sources(res, snippets)), facts=tuple(used(s) for s in answer)
+        )
+        if self.generation is None or all(same_language(s.fact, lang) for s in answer):
+            mode = "facts" if all(same_language(s.fact, lang) for s in answer) else "extractive"
+            return replace(sourced, text=quoted_facts(lang, res, answer), mode=mode)
         t = time.perf_counter()
         gen = yield from self.generation.write(turn.message, lang, snippets, facts=True)
-        usage = gen.usage
         if not gen.failed and gen.problem is None:
-            drafted = replace(sourced, text=gen.text, mode="llm")
-        elif gen.problem == NO_ANSWER and res.confidence < 0.6:
-            drafted = replace(sourced, text=dont_know(lang), mode="dont_know", sources=())
+            title = res.hits[answer[0].hit_index].chunk.title
+            text = f"{gen.text}\n\n{frame(lang, 'source_line', title=title)}"
+            drafted = replace(sourced, text=text, mode="llm")
         else:
-            log.info("draft rejected (%s); the facts restated", gen.problem or "model failed")
-            drafted, more = self._restate(sourced, lang, res, chosen, model_ok=not gen.failed)
-            usage = usage + more if more is not None else usage
+            log.info("translation rejected (%s); kefu says so", gen.problem or "model failed")
+            drafted = replace(sourced, text=dont_know(lang), mode="dont_know")
         if gen.streamed and drafted.text != gen.shown:  # the shopper saw another draft
             yield Event("replace", drafted.text)
         elif not gen.streamed:
             yield Event("token", drafted.text)
         timings = {**base.timings, "generate": ms(t)}
-        return replace(drafted, usage=usage, streamed=True, timings=timings)
+        return replace(drafted, usage=gen.usage, streamed=True, timings=timings)
 
-    def _restate(
-        self,
-        draft: Draft,
-        lang: str,
-        res: SearchResult,
-        chosen: list[Selected],
-        *,
-        model_ok: bool,
-    ) -> tuple[Draft, Usage | None]:
-        """The faithful fallback: the answer facts quoted where the shopper reads their
-        language, else translated (and checked), else an honest "cannot answer" with a person
-        offered. Never a quote in a language the shopper did not write."""
-        answer = chosen[:2]
-        if all(s.fact.language.split("-")[0] == lang.split("-")[0] for s in answer):
-            return replace(draft, text=quoted_facts(lang, res, answer), mode="fallback"), None
-        if model_ok and self.generation is not None:
-            tr = self.generation.translate([s.fact.text for s in answer], lang)
-            if not tr.failed and tr.problem is None:
-                title = res.hits[answer[0].hit_index].chunk.title
-                text = f"{tr.text}\n\n{frame(lang, 'source_line', title=title)}"
-                return replace(draft, text=text, mode="restated"), tr.usage
-            log.info("translation rejected (%s)", tr.problem or "model failed")
-        return replace(draft, text=dont_know(lang), mode="dont_know"), None
+    def _answer_facts(self, chosen: list[Selected]) -> list[Selected]:
+        """The answer fact, and the next one when both are short (a standard and an express
+        row, two sentences of one rule): what the reply restates."""
+        if len(chosen) > 1:
+            pair = self.selector.counter.count(line(chosen[0].fact) + line(chosen[1].fact))
+            if pair <= ANSWER_TOKENS:
+                return chosen[:2]
+        return chosen[:1]
 
     @staticmethod
     def _decide(
@@ -223,12 +215,43 @@ def extractive(lang: str, res: SearchResult, snippets: list[Snippet]) -> str:
     )
 
 
-def quoted_facts(lang: str, res: SearchResult, chosen: list[Selected]) -> str:
-    """A localised frame around the answer facts (each with its heading path: the scope it is
+def used(s: Selected) -> dict[str, Any]:
+    """A chosen fact as the reply reports it: its text, document and scope."""
+    sc = s.fact.scope
+    scope: dict[str, Any] = {
+        "countries": sorted(sc.countries),
+        "regions": sorted(sc.regions),
+        "products": sorted(sc.products),
+        "service": sc.service,
+        "segment": sc.segment,
+    }
+    return {
+        "text": s.fact.text,
+        "doc_id": s.fact.doc_id,
+        "scope": {k: v for k, v in scope.items() if v},
+        "score": round(s.score, 4),
+    }
+
+
+def line(f: Fact) -> str:
+    """A fact as the shopper reads it: its section path (the scope: "Orders up to €150",
+    "Zones, delivery times and fees") and statement; the document's title is the source line."""
+    path = f.heading_path[1:]
+    return f"{PATH_SEP.join(path)}{STATEMENT_SEP}{f.statement}" if path else f.statement
+
+
+def same_language(f: Fact, lang: str) -> bool:
+    """Whether a shopper writing `lang` reads the fact's language (catalog text of unknown
+    language is English)."""
+    fact_lang = "en" if f.language in ("", "und") else f.language
+    return fact_lang.split("-")[0] == lang.split("-")[0]
+
+
+def quoted_facts(lang: str, res: SearchResult, answer: list[Selected]) -> str:
+    """A localised frame around the answer facts (each with its section path: the scope it is
     about), their source, and an offer of a person."""
-    answer = chosen[:2]
     title = res.hits[answer[0].hit_index].chunk.title
-    passage = "\n".join(s.fact.text for s in answer)
+    passage = "\n".join(line(s.fact) for s in answer)
     return (
         f"{frame(lang, 'extractive_intro')}\n\n“{passage}”\n\n"
         f"{frame(lang, 'source_line', title=title)}\n{frame(lang, 'offer_human')}"
