@@ -15,6 +15,7 @@ from rag.commerce.personalisation import Personaliser
 from rag.erasure import Erasure
 from rag.errors import ConfigError, ModelUnavailable
 from rag.guardrails.escalation import EmotionScorer, EscalationPolicy
+from rag.guardrails.smalltalk import SmallTalkClassifier
 from rag.knowledge.index import KnowledgeIndex
 from rag.knowledge.retrieval import Retriever
 from rag.modelstore import resolve
@@ -22,6 +23,7 @@ from rag.ports import (
     ChatModel,
     ConversationStore,
     Embedder,
+    IdempotencyStore,
     LanguageDetector,
     OrderConnector,
     RateWindow,
@@ -193,6 +195,21 @@ def build_rate_window(settings: Settings) -> RateWindow | None:
     return PostgresRateWindow(settings.database)
 
 
+def build_idempotency_store(settings: Settings) -> IdempotencyStore:
+    """The server's idempotency keys: a SQLite file under KEFU_DATA_DIR (the workers of one
+    machine), or the shared PostgreSQL database beside the rate limits when
+    KEFU_DATABASE__URL is set."""
+    if settings.database.postgres:
+        try:
+            from rag.adapters.postgres_idempotency import PostgresIdempotency
+        except ImportError as exc:
+            raise _missing("kefu[postgres]", exc) from exc
+        return PostgresIdempotency(settings.database)
+    from rag.adapters.sqlite_idempotency import SqliteIdempotency
+
+    return SqliteIdempotency(settings.data_dir / "idempotency.sqlite3")
+
+
 def build_order_connector(settings: Settings) -> OrderConnector | None:
     """Orders and customers: the embedded SQLite store or a storefront's API."""
     c = settings.commerce
@@ -341,6 +358,7 @@ class Container:
             customers=self.commerce,
             personaliser=self.personaliser,
             seller_language=self.settings.guardrails.seller_language,
+            small_talk=self.small_talk,
         )
 
     @cached_property
@@ -377,6 +395,12 @@ class Container:
         )
 
     @cached_property
+    def small_talk(self) -> SmallTalkClassifier | None:
+        if not self.settings.guardrails.small_talk:
+            return None
+        return SmallTalkClassifier(self.embedder, cache_dir=self.settings.models_dir / "cache")
+
+    @cached_property
     def erasure(self) -> Erasure:
         return Erasure(self.conversations, self.commerce)
 
@@ -391,3 +415,25 @@ class Container:
     @property
     def generation_dir(self) -> Path:
         return self.store_dir / f"gen-{self.generation}"
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        return build_idempotency_store(self.settings)
+
+    def close(self) -> None:
+        """Close what this container opened (database pools and files), building nothing:
+        the conversation store (unless it was given), the order connector, the idempotency
+        keys and the knowledge index. Closing twice does nothing more."""
+        parts: list[object] = []
+        if self._conversations is None and self.built("conversations"):
+            parts.append(self.conversations)
+        if self.built("commerce"):
+            parts.append(self.commerce)
+        if self.built("idempotency"):
+            parts.append(self.idempotency)
+        if self.built("index"):
+            parts.append(self.index)
+        for part in parts:
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()

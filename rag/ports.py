@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from rag.commerce.types import Customer, Order
 from rag.conversations.types import Turn
@@ -229,6 +229,53 @@ class RateWindow(Protocol):
     def check(self, key: str, per_minute: int, *, count: bool = True) -> float | None:
         """None when `key` is under `per_minute` (and, with `count`, this request is counted);
         else the seconds until its next request is allowed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A response kept for a client's retries, as it was sent."""
+
+    status: int
+    body: str  # the JSON text
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What `IdempotencyStore.begin` found for a key.
+
+    run: the key is this request's (first use, expired, or abandoned by a request that never
+    finished): run it, then `finish` or `release` with `token`. replay: the key's request ran
+    with the same fingerprint; send `response` again. in_flight: it is still running.
+    mismatch: the key was used for another request (another body or path)."""
+
+    outcome: Literal["run", "replay", "in_flight", "mismatch"]
+    token: str = ""
+    response: StoredResponse | None = None
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency keys of retried requests and the responses they got, shared by every worker
+    (and machine) that opens the same one, kept for a time to live. A key belongs to a scope
+    (the caller: a session, a client address, the agents), so callers' keys never meet."""
+
+    def begin(
+        self, scope: str, key: str, fingerprint: str, *, ttl_s: float, lease_s: float
+    ) -> KeyClaim:
+        """Claim `key` for a request with `fingerprint` (a digest of what it asks), or say what
+        already holds it. A claim not finished within `lease_s` seconds is taken to belong to
+        a request that died, and is given to the next one; a finished key is kept `ttl_s`."""
+        ...
+
+    def finish(self, scope: str, key: str, token: str, response: StoredResponse) -> None:
+        """Keep the claimed request's response for its retries."""
+        ...
+
+    def release(self, scope: str, key: str, token: str) -> None:
+        """Forget a claim whose request failed, so that a retry runs it again."""
         ...
 
     def close(self) -> None: ...

@@ -88,15 +88,19 @@ class AnswerSettings(BaseModel):
     # FAQ fast path: similarity of the question to an FAQ question, and its lead over the next
     faq_threshold: float = 0.55
     faq_margin: float = 0.08
-    context_tokens: int = 160  # sentences fed to the model
+    context_tokens: int = 160  # sentences fed to the model (stores without compiled facts)
+    facts_tokens: int = 220  # facts fed to the model (a table row carries its headers)
+    # the best fact's score (similarity + scope bonus) below which kefu says it does not know
+    min_fact_score: float = 0.40
     history_turns: int = 6
     support_hours: str = "Mon-Fri 09:00-18:00 UTC+8"
 
 
 class GuardrailSettings(BaseModel):
     escalation: bool = True
+    small_talk: bool = True  # greetings, thanks, goodbyes get a friendly frame, no model call
     emotion_threshold: float = (
-        0.3  # emotion score (0 furious .. 1 happy) below which a person takes over
+        0.4625  # emotion score (0 furious .. 1 happy) below which a person takes over
     )
     low_confidence: float = 0.45  # retrieval confidence under which money/order questions escalate
     max_failures: int = 2  # unanswered turns in a session before a person takes over
@@ -195,6 +199,8 @@ class ServerSettings(BaseModel):
     # signs session tokens; unset: random per start (sessions end when the server restarts)
     session_secret: SecretStr | None = None
     auth_failures_per_minute: int = 20  # wrong admin/public keys per client address
+    # how long a POST's Idempotency-Key and its response are kept for the client's retries
+    idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
 
 
 class Settings(BaseSettings):

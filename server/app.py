@@ -185,6 +185,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         try:
             gate_llm(c, settings)
             _ = c.pipeline
+            _ = c.idempotency  # now, not raced for by the first requests that carry a key
         except KefuError as exc:
             problems.append(f"store {c.store!r} cannot be opened: {exc}")
         app.state.kefu = AppState(settings=settings, default=c, startup_problems=problems)
@@ -196,6 +197,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         # daemons, so the process does not wait for them)
         for job in list(app.state.kefu.jobs.values()):
             job.cancel()
+        # the database pools and files: PostgreSQL sees its connections end, not drop
+        app.state.kefu.close()
 
     app = FastAPI(
         title="kefu",
@@ -213,8 +216,21 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         CORSMiddleware,
         allow_origins=server.cors_origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "X-Kefu-Key", "X-Session-Token", "Accept"],
-        expose_headers=["X-Session-Id", "X-Session-Token", "X-Request-Id", "Retry-After"],
+        allow_headers=[
+            "Content-Type",
+            "Authorization",
+            "X-Kefu-Key",
+            "X-Session-Token",
+            "Accept",
+            "Idempotency-Key",
+        ],
+        expose_headers=[
+            "X-Session-Id",
+            "X-Session-Token",
+            "X-Request-Id",
+            "Retry-After",
+            "Idempotent-Replayed",
+        ],
     )
 
     @app.middleware("http")

@@ -73,6 +73,8 @@ class ChatResponse(BaseModel):
     country: str | None
     personalisation: list[str] = Field(default_factory=list)
     order: str | None = None
+    # the facts the reply was written from: {"text", "doc_id", "scope", "score"}
+    facts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class TurnOut(BaseModel):

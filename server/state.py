@@ -13,7 +13,7 @@ from typing import Any
 from ingest.sync import JobControl
 from rag.container import Container
 from rag.errors import ConfigError, NotFound
-from rag.ports import ChatModel
+from rag.ports import ChatModel, RateWindow
 from rag.settings import EXAMPLE_ADMIN_KEY, Settings, check_store_name
 from server.limits import build_limiters
 from server.llm_gate import GatedChatModel
@@ -106,7 +106,8 @@ class AppState:
     def __post_init__(self) -> None:
         s = self.settings.server
         # shared by every worker through the database when one is configured
-        self.session_limit, self.ip_limit, self.auth_limit = build_limiters(self.settings)
+        self.limiters = build_limiters(self.settings)
+        self.session_limit, self.ip_limit, self.auth_limit = self.limiters
         self._containers_lock = threading.Lock()
         if s.session_secret is not None and s.session_secret.get_secret_value():
             self.session_secret = s.session_secret.get_secret_value().encode()
@@ -138,6 +139,19 @@ class AppState:
                     self.settings, store=name, embedder=self.default.embedder, llm=self.default.llm
                 )
             return self.containers[name]
+
+    def close(self) -> None:
+        """At shutdown: every store's container (database pools, files) and the rate limits'
+        window. A part that fails to close is logged; the others still close."""
+        with self._containers_lock:
+            containers = list(self.containers.values())
+        windows = {id(lim.window): lim.window for lim in self.limiters}  # one, shared
+        parts: list[Container | RateWindow] = [*containers, *windows.values()]
+        for part in parts:
+            try:
+                part.close()
+            except Exception:
+                log.exception("closing %s failed", part.__class__.__name__)
 
     def new_job(self) -> Job:
         job = Job(id=uuid.uuid4().hex)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from rag.conversations.types import Turn
 from rag.errors import InvalidInput, NotFound
+from server.idempotency import Outcome, run_once
 from server.metrics import bounded_counts
 from server.schemas import AgentReply, ClaimRequest
 from server.security import require_agent, state
@@ -57,16 +58,26 @@ def resolve(handoff_id: int, request: Request, store: str | None = None) -> dict
 @router.post("/handoffs/{handoff_id}/reply", status_code=201)
 def agent_reply(
     handoff_id: int, body: AgentReply, request: Request, store: str | None = None
-) -> dict[str, Any]:
-    """An agent's message, delivered into the shopper's session."""
-    h = _handoff(request, handoff_id, store)
-    conv = state(request).container(store).conversations
-    conv.append(
-        str(h["session_id"]), Turn(role="agent", content=body.message, meta={"agent": body.agent})
+) -> Any:
+    """An agent's message, delivered into the shopper's session. With an `Idempotency-Key`, a
+    retried reply is delivered once (server/idempotency.py)."""
+
+    def deliver() -> dict[str, Any]:
+        h = _handoff(request, handoff_id, store)
+        conv = state(request).container(store).conversations
+        conv.append(
+            str(h["session_id"]),
+            Turn(role="agent", content=body.message, meta={"agent": body.agent}),
+        )
+        if h["status"] == "open":
+            conv.set_handoff_status(handoff_id, "claimed", agent=body.agent)
+        return {"session_id": h["session_id"], "delivered": True}
+
+    # one admin key, so one caller: the agents share the keys' scope
+    once = run_once(
+        request, scope="agents", payload=body, produce=lambda: Outcome(201, deliver(), {})
     )
-    if h["status"] == "open":
-        conv.set_handoff_status(handoff_id, "claimed", agent=body.agent)
-    return {"session_id": h["session_id"], "delivered": True}
+    return deliver() if once is None else once
 
 
 @router.delete("/customers/{customer_id}")

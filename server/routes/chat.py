@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.answer.pipeline import AskRequest, Event, Reply
 from rag.errors import KefuError, NotFound
+from server.idempotency import Outcome, run_once_async
 from server.metrics import language_label
 from server.schemas import ChatRequest, ChatResponse, FeedbackRequest, SessionOut, TurnOut
 from server.security import (
@@ -100,12 +101,29 @@ async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
     )
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
-        # `container.pipeline` is built on a store's first question: in the thread too
-        reply = await run_in_threadpool(lambda: container.pipeline.answer(ask))
-        _observe(st, reply)
-        response.headers["X-Session-Id"] = session_id
-        response.headers["X-Session-Token"] = token
-        return reply.to_dict() | {"session_token": token}
+
+        async def answer() -> dict[str, Any]:
+            # `container.pipeline` is built on a store's first question: in the thread too
+            reply = await run_in_threadpool(lambda: container.pipeline.answer(ask))
+            _observe(st, reply)
+            return reply.to_dict() | {"session_token": token}
+
+        headers = {"X-Session-Id": session_id, "X-Session-Token": token}
+
+        async def answer_once() -> Outcome:
+            shaped = ChatResponse.model_validate(await answer()).model_dump(mode="json")
+            return Outcome(200, shaped, headers)
+
+        # a retry with the same Idempotency-Key gets the first reply, and records no new turn;
+        # its keys are the session's, or the client address's before a session exists
+        caller = f"session:{session_id}" if session_id == given else f"ip:{ask.client_address}"
+        once = await run_once_async(
+            request, scope=f"chat:{caller}", payload=body, produce=answer_once
+        )
+        if once is not None:
+            return once
+        response.headers.update(headers)
+        return await answer()
 
     def events() -> Iterator[Event]:
         return container.pipeline.stream(ask)

@@ -125,7 +125,7 @@ def test_shopify_csv_groups_variants_under_products() -> None:
     assert "JH-CER-MUG-GRN" in str(mug.extra["skus"])
     assert mug.extra["price_min"] == 16.0
     # every row of a product is folded into one document; the draft product is not for sale
-    assert len(docs) == 17
+    assert len(docs) == 18
     assert all(d.text.count("Product:") == 1 for d in docs)
 
 
