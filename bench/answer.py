@@ -50,7 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory()
     data = args.data_dir or Path(tmp.name)
-    settings = Settings(data_dir=data, llm={"model": args.model}, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=data, llm={"model": args.model}, _env_file=None)  # type: ignore[call-arg, arg-type]
     c = Container(settings)
     if c.index.document_count() == 0:
         build_ingestor(c).sync(ROOT / "examples" / "sample_store")
