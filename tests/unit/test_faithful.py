@@ -103,3 +103,19 @@ def test_a_new_fact_compiler_recompiles_facts_without_reembedding_chunks(
     assert doc in report.unchanged  # its chunks are not embedded again
     assert len(store.index.facts_of([doc])[0]) == n
     assert store.index.facts_current()
+
+
+def test_the_answer_row_goes_with_the_other_service_levels_row(store: Container) -> None:
+    from rag.answer.stages.knowledge import KnowledgeStage
+    from rag.knowledge.selection import Selected
+
+    facts, _ = store.index.facts_of(["docs/shipping/shipping-zones.md"])
+    latam = [f for f in facts if "MX" in f.scope.countries]
+    standard = next(f for f in latam if f.scope.service == "standard")
+    express = next(f for f in latam if f.scope.service == "express")
+    note = next(f for f in facts if "Mexico usually takes" in f.text)
+    p = pipeline(store)
+    stage = p.stages[Route.KNOWLEDGE]
+    assert isinstance(stage, KnowledgeStage)
+    chosen = [Selected(standard, 0.6, 0), Selected(note, 0.59, 0), Selected(express, 0.55, 0)]
+    assert [s.fact for s in stage._answer_facts(chosen)] == [standard, express]

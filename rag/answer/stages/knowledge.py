@@ -139,13 +139,28 @@ class KnowledgeStage:
         return replace(drafted, usage=gen.usage, streamed=True, timings=timings)
 
     def _answer_facts(self, chosen: list[Selected]) -> list[Selected]:
-        """The answer fact, and the next one when both are short (a standard and an express
-        row, two sentences of one rule): what the reply restates."""
-        if len(chosen) > 1:
-            pair = self.selector.counter.count(line(chosen[0].fact) + line(chosen[1].fact))
-            if pair <= ANSWER_TOKENS:
-                return chosen[:2]
-        return chosen[:1]
+        """What the reply restates: the answer fact, with the other service level's row of its
+        table (standard and express, when the question named neither), else with the next fact
+        when both are short (two sentences of one rule)."""
+        first = chosen[0]
+        # a row of one service level goes with the other service's row of the same table
+        # (the selection only keeps both when the question named no service)
+        sibling = next(
+            (
+                s
+                for s in chosen[1:]
+                if first.fact.scope.service
+                and s.fact.scope.service not in (None, first.fact.scope.service)
+                and s.fact.heading_path == first.fact.heading_path
+            ),
+            None,
+        )
+        second = sibling or (chosen[1] if len(chosen) > 1 else None)
+        if second is not None:
+            pair = self.selector.counter.count(line(first.fact) + line(second.fact))
+            if sibling is not None or pair <= ANSWER_TOKENS:
+                return [first, second]
+        return [first]
 
     @staticmethod
     def _decide(
