@@ -336,6 +336,7 @@ def _product_facts(ctx: _Context) -> list[Fact]:
                 )
             )
     offset = len(head) + len(sep)
+    clauses = _market_clauses(head, ctx.langs)
     for line in variants.splitlines(keepends=True):
         body = line.strip().removeprefix("- ").strip()
         start, offset = offset, offset + len(line)
@@ -343,12 +344,18 @@ def _product_facts(ctx: _Context) -> list[Fact]:
             continue
         m = _VARIANT_SKU.search(body)
         names = {title, handle} | ({m.group(1)} if m else set(skus))
+        markets = _variant_markets(body, clauses)
         facts.append(
             Fact(
                 text=_statement(path, body),
                 doc_id=doc.doc_id,
                 heading_path=path,
-                scope=Scope(products=frozenset(n for n in names if n), service=None),
+                scope=Scope(
+                    countries=markets[0],
+                    regions=markets[1],
+                    products=frozenset(n for n in names if n),
+                    service=None,
+                ),
                 numbers=quantities_in(body),
                 kind="variant",
                 source=doc.source,
@@ -357,6 +364,41 @@ def _product_facts(ctx: _Context) -> list[Fact]:
             )
         )
     return facts
+
+
+def _words_of(text: str) -> set[str]:
+    return set(re.findall(r"\w+", norm(text)))
+
+
+def _market_clauses(
+    text: str, langs: Sequence[str]
+) -> list[tuple[set[str], tuple[frozenset[str], frozenset[str]]]]:
+    """The clauses of a product's description that name markets ("EU plug (Type C) for the
+    European Union, Norway, …"), as (their words, (countries, regions))."""
+    out = []
+    for clause in re.split(r"[;\n]|(?<=[.!?])\s", text):
+        places = find_places(clause, langs)
+        if places:
+            out.append((_words_of(clause), _split_places(places)))
+    return out
+
+
+def _variant_markets(
+    body: str, clauses: list[tuple[set[str], tuple[frozenset[str], frozenset[str]]]]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The markets of a variant whose option value ("Plug: EU (Type C)") one description clause
+    ties to markets; none when no clause or several do (a variant is then for every market)."""
+    options = body.split(", SKU")[0]
+    values = [v.split(":", 1)[1] for v in options.split(", ") if ":" in v]
+    empty: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    for value in values:
+        words = _words_of(value)
+        if not words:
+            continue
+        hits = [markets for clause_words, markets in clauses if words <= clause_words]
+        if len(hits) == 1:
+            return hits[0]
+    return empty
 
 
 # ---- entry points ------------------------------------------------------------------------
@@ -401,7 +443,7 @@ def _without_flattened_tables(text: str, html: str) -> str:
 # ---- storage -----------------------------------------------------------------------------
 
 # bump when the compiler's output changes: stores recompile their facts on the next sync
-FACTS_VERSION = "2"
+FACTS_VERSION = "3"
 
 
 def fact_to_dict(f: Fact) -> dict[str, object]:

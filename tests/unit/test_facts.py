@@ -265,3 +265,22 @@ def test_json_catalog_variants_carry_their_options(tmp_path: Path) -> None:
         ["AD-EU", "Travel Adapter", "adapter"],
         ["AD-UK", "Travel Adapter", "adapter"],
     ]
+
+
+def test_a_variant_is_scoped_to_the_markets_its_description_ties_it_to() -> None:
+    from rag.knowledge.entities import extract_entities, scope_match
+
+    docs = load_file(SAMPLE_STORE / "catalog/products.csv", "catalog/products.csv")
+    charger = next(d for d in docs if d.doc_id.endswith("#gan-wall-charger-30w"))
+    variants = {f.statement.split(",")[0]: f for f in compile_facts(charger) if f.kind == "variant"}
+    assert variants["Plug: UK (Type G)"].scope.countries >= {"SA", "AE", "GB"}
+    assert "MX" in variants["Plug: US (Type A)"].scope.countries
+    riyadh = extract_entities("which charger do I need?", lang="en", country_hint="SA")
+    hamburg = extract_entities("welches Ladegerät brauche ich?", lang="de", country_hint="DE")
+    fits = {k for k, f in variants.items() if scope_match(f.scope, riyadh) is not None}
+    assert fits == {"Plug: UK (Type G)"}
+    fits = {k for k, f in variants.items() if scope_match(f.scope, hamburg) is not None}
+    assert fits == {"Plug: EU (Type C)"}  # Germany is in the European Union
+    # a variant whose option no description clause ties to markets is for everyone
+    mug = next(d for d in docs if d.doc_id.endswith("#harbor-glaze-ceramic-mug"))
+    assert all(not f.scope.countries for f in compile_facts(mug) if f.kind == "variant")
