@@ -21,6 +21,7 @@ from rag.ports import ChatModel
 from rag.settings import AnswerSettings, LLMSettings
 from rag.textutil import numbers_in
 from tests.doubles.openai_server import OpenAICompatibleServer
+from tests.doubles.translator import faithful
 
 
 def make_pipeline(
@@ -122,18 +123,6 @@ def test_out_of_kb_question_gets_dont_know_and_a_human(
 CANADA_FR = "Combien de temps prend la livraison standard au Canada ?"
 
 
-def facts_of(messages: list[dict[str, Any]]) -> list[str]:
-    """The facts a translation request carries (one per line after its instruction)."""
-    body = messages[-1]["content"].split("\n\n", 1)[-1]
-    return [ln for ln in body.splitlines() if ln.strip() and not ln.startswith("Your previous")]
-
-
-def faithful_fr(messages: list[dict[str, Any]]) -> str:
-    """What a faithful translator writes: every figure of the facts, in French."""
-    figures = sorted(set().union(*(numbers_in(f) for f in facts_of(messages))), key=float)
-    return "Voici les informations pour votre livraison au Canada : " + ", ".join(figures) + "."
-
-
 @pytest.fixture
 def scripted() -> Iterator[tuple[OpenAICompatibleServer, list[Any]]]:
     """Replies in order: a string, or a function of the request's messages."""
@@ -153,7 +142,7 @@ def test_openai_backend_translates_the_facts_and_counts_tokens(
     sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[Any]]
 ) -> None:
     server, replies = scripted
-    replies.append(faithful_fr)
+    replies.append(faithful)
     p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
     events = list(p.stream(AskRequest(message=CANADA_FR)))
     kinds = [e.type for e in events]
@@ -162,7 +151,7 @@ def test_openai_backend_translates_the_facts_and_counts_tokens(
     r = events[-1].data
     assert r.mode == "llm"
     sent = server.requests[0]
-    expected = faithful_fr(sent["messages"])
+    expected = faithful(sent["messages"])
     assert r.reply.startswith(expected)
     assert "".join(e.data for e in events if e.type == "token") == expected
     assert r.sources[0]["doc_id"] == "docs/shipping/shipping-zones.md"
@@ -209,12 +198,12 @@ def test_retry_that_fixes_the_number_is_accepted(
     sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[Any]]
 ) -> None:
     server, replies = scripted
-    replies += ["Au Canada : 60 jours.", faithful_fr]
+    replies += ["Au Canada : 60 jours.", faithful]
     p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
     r = p.answer(AskRequest(message=CANADA_FR))
     assert len(server.requests) == 2
     assert r.mode == "llm"
-    assert r.reply.startswith(faithful_fr(server.requests[1]["messages"]))
+    assert r.reply.startswith(faithful(server.requests[1]["messages"]))
 
 
 def test_wrong_language_reply_is_retried_then_honestly_absent(
@@ -364,7 +353,7 @@ def test_a_stream_cut_mid_reply_falls_back(
 ) -> None:
     server, replies = scripted
     server.mode = "truncated"  # one token, then the connection closes without [DONE]
-    replies.append(faithful_fr)
+    replies.append(faithful)
     p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
     r = p.answer(AskRequest(message=CANADA_FR))
     assert server.requests

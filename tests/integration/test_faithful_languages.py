@@ -9,45 +9,21 @@ from __future__ import annotations
 import pytest
 
 from rag.adapters.llm_fake import ScriptedChatModel
-from rag.answer.draft import Draft, Drafting, Event
+from rag.answer.draft import Draft
 from rag.answer.pipeline import AnswerPipeline, AskRequest
 from rag.answer.router import Route
 from rag.container import Container
-from rag.guardrails.smalltalk import SmallTalkClassifier, reply
+from rag.guardrails.smalltalk import reply
 from rag.lang.frames import frame
 from rag.textutil import numbers_in
-from tests.unit.answer_kit import understood
+from tests.unit.answer_kit import drafted, pipeline, understood
 
 WRONG_ROW = "Usafirishaji wa kawaida kwenda Mexico huchukua siku 4–7 na unagharimu $34.99."
 QUESTION_SW = "Usafirishaji wa kawaida kwenda Mexico unachukua siku ngapi?"
 
 
-def build(
-    c: Container, model: ScriptedChatModel | None, *, small_talk: bool = False
-) -> AnswerPipeline:
-    return AnswerPipeline(
-        retriever=c.retriever,
-        detector=c.detector,
-        counter=c.tokens,
-        conversations=c.conversations,
-        llm=model,
-        settings=c.settings.answer,
-        llm_settings=c.settings.llm,
-        small_talk=SmallTalkClassifier(c.embedder) if small_talk else None,
-    )
-
-
-def drafted(drafting: Drafting) -> tuple[list[Event], Draft]:
-    events: list[Event] = []
-    while True:
-        try:
-            events.append(next(drafting))
-        except StopIteration as end:
-            return events, end.value
-
-
 def knowledge(c: Container, model: ScriptedChatModel, message: str, session: str) -> Draft:
-    p = build(c, model)
+    p = pipeline(c, model)
     turn = understood(p, message, session, country="MX")
     assert turn.language == "sw"
     assert p.router.route(turn) is Route.KNOWLEDGE
@@ -108,7 +84,7 @@ THANKS = {
 
 @pytest.fixture(scope="module")
 def chat(sample_container: Container) -> AnswerPipeline:
-    return build(sample_container, ScriptedChatModel([]), small_talk=True)
+    return pipeline(sample_container, ScriptedChatModel([]), small_talk=True)
 
 
 @pytest.mark.parametrize("lang", sorted(THANKS))

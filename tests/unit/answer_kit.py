@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rag.answer.draft import Draft, Drafting, Event
 from rag.answer.pipeline import AnswerPipeline, AskRequest
 from rag.answer.turn import TurnContext
 from rag.container import Container
 from rag.guardrails.escalation import EmotionScorer, EscalationPolicy
+from rag.guardrails.smalltalk import SmallTalkClassifier
 from rag.ports import ChatModel
 from tests.conftest import SAMPLE_STORE, make_settings
 
@@ -39,7 +41,11 @@ def light_store(data: Path) -> Container:
 
 
 def pipeline(
-    c: Container, llm: ChatModel | None = None, *, escalation: bool = False
+    c: Container,
+    llm: ChatModel | None = None,
+    *,
+    escalation: bool = False,
+    small_talk: bool = False,
 ) -> AnswerPipeline:
     return AnswerPipeline(
         retriever=c.retriever,
@@ -53,7 +59,18 @@ def pipeline(
         orders=c.orders,
         customers=c.commerce,
         personaliser=c.personaliser,
+        small_talk=SmallTalkClassifier(c.embedder) if small_talk else None,
     )
+
+
+def drafted(drafting: Drafting) -> tuple[list[Event], Draft]:
+    """Run a stage: the events it streamed and the Draft it returned."""
+    events: list[Event] = []
+    while True:
+        try:
+            events.append(next(drafting))
+        except StopIteration as end:
+            return events, end.value
 
 
 def understood(p: AnswerPipeline, message: str, session: str, **kw: str) -> TurnContext:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from rag.adapters.llm_fake import ScriptedChatModel
-from rag.answer.draft import Draft, Drafting, Event
+from rag.answer.draft import Draft
 from rag.answer.router import Route
 from rag.container import Container
-from tests.unit.answer_kit import light_store, pipeline, understood
+from tests.unit.answer_kit import drafted, light_store, pipeline, understood
 
 WRONG_ROW = "Standard shipping to Mexico takes 4–7 days and costs $34.99."
 
@@ -24,15 +24,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     c = light_store(tmp_path_factory.mktemp("faithful"))
     yield c
     c.index.close()
-
-
-def drafted(drafting: Drafting) -> tuple[list[Event], Draft]:
-    events: list[Event] = []
-    while True:
-        try:
-            events.append(next(drafting))
-        except StopIteration as end:
-            return events, end.value
 
 
 def ask(c: Container, model: ScriptedChatModel | None, message: str, **kw: str) -> Draft:

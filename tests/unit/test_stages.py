@@ -10,14 +10,14 @@ from collections.abc import Iterator
 import pytest
 
 from rag.adapters.llm_fake import ScriptedChatModel
-from rag.answer.draft import Draft, Drafting, Event
+from rag.answer.draft import Draft, Event
 from rag.answer.pipeline import AskRequest
 from rag.answer.router import Route
 from rag.container import Container
 from rag.guardrails.escalation import Escalation
 from rag.lang.frames import frame
 from rag.ports import Usage
-from tests.unit.answer_kit import light_store, pipeline, understood
+from tests.unit.answer_kit import drafted, light_store, pipeline, understood
 
 GROUNDED = "We accept PayPal and the major credit cards."
 
@@ -31,15 +31,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
         db.execute("DELETE FROM facts")
     yield c
     c.index.close()
-
-
-def drafted(drafting: Drafting) -> tuple[list[Event], Draft]:
-    events: list[Event] = []
-    while True:
-        try:
-            events.append(next(drafting))
-        except StopIteration as end:
-            return events, end.value
 
 
 def words(model: ScriptedChatModel, call: int) -> int:
