@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -330,9 +330,13 @@ class Ingestor:
         names |= {d.title for d in self.index.documents() if d.doc_type == "product"}
         return tuple(sorted(names))
 
-    @staticmethod
-    def _facts(doc: SourceDocument, catalog: tuple[str, ...]) -> list[Fact]:
-        """The document compiled into facts; an HTML page's tables are read from its markup."""
+    def _facts(self, doc: SourceDocument, catalog: tuple[str, ...]) -> list[Fact]:
+        """The document compiled into facts; an HTML page's tables are read from its markup. A
+        document that declares no language gets the detected one (as its chunks do), so a
+        shopper who reads it is quoted it and one who does not gets it translated."""
+        if doc.language in ("", "und"):
+            lang, _ = self.detector.detect(doc.text[:4000])
+            doc = replace(doc, language=lang)
         html = None
         src = Path(doc.source)
         if src.suffix.lower() in (".html", ".htm") and src.is_file():

@@ -140,9 +140,19 @@ class AppState:
                 )
             return self.containers[name]
 
-    def close(self) -> None:
-        """At shutdown: every store's container (database pools, files) and the rate limits'
-        window. A part that fails to close is logged; the others still close."""
+    def close(self, *, wait_s: float = 30.0) -> None:
+        """At shutdown: running ingest jobs are cancelled (they stop between files and batches,
+        each document at its old or new version) and waited for, then every store's container
+        (database pools, files) and the rate limits' window are closed. A part that fails to
+        close is logged; the others still close."""
+        for job in list(self.jobs.values()):
+            if not job.finished:
+                job.control.cancel()
+        # a job holds the ingest lock while it uses the index: never close the index under it
+        if not self.ingest_lock.acquire(timeout=wait_s):
+            log.warning("an ingest job did not stop within %.0f s; closing anyway", wait_s)
+        else:
+            self.ingest_lock.release()
         with self._containers_lock:
             containers = list(self.containers.values())
         windows = {id(lim.window): lim.window for lim in self.limiters}  # one, shared

@@ -166,7 +166,7 @@ class Generation:
                 usage += retry.usage or Usage()
                 problem = self.checks.verdict(draft, lang, allowed, facts=facts)
         except (_Timeout, KefuError) as exc:
-            log.warning("LLM unavailable (%s); extractive fallback", exc.__class__.__name__)
+            log.warning("LLM unavailable (%s); the stage falls back", exc.__class__.__name__)
             shown = "".join(pieces) if streamed else ""
             return Generated(draft, None, failed=True, streamed=streamed, usage=usage, shown=shown)
         shown = "".join(pieces).strip() if streamed else ""

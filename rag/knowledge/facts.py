@@ -280,7 +280,13 @@ def _text_facts(
     return facts
 
 
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
 def _compile_text(ctx: _Context, text: str, *, tables_only: bool = False) -> list[Fact]:
+    # a comment is invisible to the shop's readers and states nothing to them (it may hide an
+    # order to the assistant); blanked, not removed, so that spans still point into the text
+    text = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     title = ctx.doc.title.strip()
     headings: list[tuple[int, str]] = []
     facts: list[Fact] = []
@@ -443,7 +449,7 @@ def _without_flattened_tables(text: str, html: str) -> str:
 # ---- storage -----------------------------------------------------------------------------
 
 # bump when the compiler's output changes: stores recompile their facts on the next sync
-FACTS_VERSION = "3"
+FACTS_VERSION = "4"
 
 
 def fact_to_dict(f: Fact) -> dict[str, object]:

@@ -116,7 +116,8 @@ class KnowledgeIndex:
             )
 
     def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
@@ -412,4 +413,5 @@ class KnowledgeIndex:
         return self._vectors.get_vectors(ids)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:  # not while another thread is inside a locked statement
+            self._db.close()

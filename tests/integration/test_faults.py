@@ -1,7 +1,9 @@
 """The fault suite: the world around kefu breaks and shoppers still get an answer.
 
 An LLM endpoint that hangs, fails, cuts its stream short or talks nonsense (the OpenAI protocol
-double on 127.0.0.1) gives the extractive reply; damaged Chroma files make `/readyz` say so
+double on 127.0.0.1) while it translates the facts for a shopper who reads another language
+gives an honest "I cannot answer that" in the shopper's language with the offer of a person,
+never a quote the shopper cannot read; damaged Chroma files make `/readyz` say so
 and chat answer with a JSON error; a storefront that is down gives the "order lookup
 unavailable" reply; a full disk fails an upload job with a clear error and loses none of the
 documents ingested before. Never a 500, never a stack trace.
@@ -34,11 +36,13 @@ from tests.conftest import SAMPLE_STORE, make_settings
 from tests.doubles import shopify_server
 from tests.doubles.openai_server import OpenAICompatibleServer
 from tests.doubles.shopify_server import ShopifyServer
+from tests.doubles.translator import facts_of, faithful
 
 KEY = secrets.token_urlsafe(32)
 AUTH = {"Authorization": f"Bearer {KEY}"}
-QUESTION = "How long does standard shipping to Canada take?"
-ANSWER = "Standard shipping to Canada takes 7–12 business days."
+# English facts, a French question: the model translates them (a shopper who reads the facts'
+# language gets them quoted without a model)
+QUESTION = "Combien de temps prend la livraison standard au Canada ?"
 UK_DOC = "docs/customs/uk.md"
 DOCS = ["docs/customs/canada.md", UK_DOC, "docs/shipping/shipping-zones.md"]
 
@@ -98,7 +102,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
 
 @pytest.fixture(scope="module")
 def llm() -> Iterator[OpenAICompatibleServer]:
-    with OpenAICompatibleServer(lambda messages: ANSWER) as server:
+    with OpenAICompatibleServer(faithful) as server:
         yield server
 
 
@@ -125,16 +129,30 @@ def faulty(llm: OpenAICompatibleServer) -> Iterator[OpenAICompatibleServer]:
     llm.mode = "ok"
 
 
-def test_a_working_endpoint_answers_with_the_model(client: TestClient) -> None:
-    """The baseline the faults below depart from: the same question, answered by the model."""
+def honest_french(reply: str) -> bool:
+    """kefu says, in French, that it cannot answer and offers a person; no English quote."""
+    return reply == f"{frame('fr', 'dont_know')} {frame('fr', 'offer_human')}"
+
+
+def test_a_working_endpoint_answers_with_the_model(
+    client: TestClient, llm: OpenAICompatibleServer
+) -> None:
+    """The baseline the faults below depart from: the same question, the facts translated."""
+    seen = len(llm.requests)
     r = client.post("/v1/chat", json={"message": QUESTION})
     assert r.status_code == 200, r.text
-    assert r.json()["mode"] == "llm"
-    assert r.json()["reply"] == ANSWER
+    body = r.json()
+    assert body["mode"] == "llm", body["reply"]
+    [sent] = llm.requests[seen:]
+    assert any("7–12" in f for f in facts_of(sent["messages"]))  # zone 2's standard time
+    assert body["reply"].startswith(faithful(sent["messages"]))
+    # the answer fact (Canada's page or the zones table: both give zone 2's time) is cited
+    assert "7–12" in body["facts"][0]["text"]
+    assert body["facts"][0]["doc_id"] in [s["doc_id"] for s in body["sources"]]
 
 
 @pytest.mark.parametrize("mode", ["hang", "error", "truncated", "garbage"])
-def test_a_failing_llm_gives_the_extractive_reply(
+def test_a_failing_llm_gives_an_honest_reply_in_the_shoppers_language(
     client: TestClient, faulty: OpenAICompatibleServer, mode: Any
 ) -> None:
     faulty.mode = mode
@@ -144,27 +162,29 @@ def test_a_failing_llm_gives_the_extractive_reply(
     assert r.status_code == 200
     body = r.json()
     assert len(faulty.requests) > seen  # the model was asked, and failed
-    assert body["mode"] == "fallback", body["reply"]
-    assert body["reply"].startswith(frame("en", "extractive_intro"))
-    assert "7–12" in body["reply"] or "7-12" in body["reply"]
-    assert body["sources"]
+    assert body["mode"] == "dont_know", body["reply"]
+    assert honest_french(body["reply"]), body["reply"]
+    assert frame("en", "extractive_intro") not in body["reply"]  # never an English quote
+    assert body["sources"]  # the person who takes over sees what kefu found
 
 
 @pytest.mark.parametrize("mode", ["hang", "error", "truncated", "garbage"])
-def test_a_failing_llm_mid_stream_ends_in_the_extractive_reply(
+def test_a_failing_llm_mid_stream_ends_in_the_honest_reply(
     client: TestClient, faulty: OpenAICompatibleServer, mode: Any
 ) -> None:
     faulty.mode = mode
+    seen = len(faulty.requests)
     r = client.post("/v1/chat", json={"message": QUESTION, "stream": True})
     assert r.status_code == 200
+    assert len(faulty.requests) > seen  # the model was asked, and failed
     assert "Traceback" not in r.text
     events = sse_events(r.text)
     kinds = [k for k, _ in events]
     assert "error" not in kinds, events
     assert kinds[-1] == "done"
     done = events[-1][1]
-    assert done["mode"] == "fallback"
-    assert done["reply"].startswith(frame("en", "extractive_intro"))
+    assert done["mode"] == "dont_know", done["reply"]
+    assert honest_french(done["reply"]), done["reply"]
     # what the widget shows: the streamed text, or the replacement when a draft was withdrawn
     shown = "".join(d["text"] for k, d in events if k == "token")
     replaced = [d["text"] for k, d in events if k == "replace"]

@@ -33,6 +33,7 @@ from rag.settings import Settings
 from rag.types import Message
 from tests.conftest import SAMPLE_STORE, make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
+from tests.doubles.translator import faithful
 
 COMMERCE = SAMPLE_STORE / "commerce"
 
@@ -155,27 +156,40 @@ def test_an_incomplete_stream_raises(mode: str) -> None:
         assert text == "Our shipping takes 7 days."
 
 
-def test_a_truncated_stream_falls_back_to_the_policy(tmp_path: Path) -> None:
+def test_a_truncated_stream_is_never_shipped(tmp_path: Path) -> None:
+    """A Spanish shopper, an English policy: the model is asked to translate it. A stream cut
+    after its first word is a failed translation: the shopper gets neither the fragment nor an
+    English quote but an honest reply in Spanish and the offer of a person."""
     docs = tmp_path / "kb"
     docs.mkdir()
     (docs / "shipping.md").write_text(
         "# Shipping\n\nOur shipping to Mexico takes 7 to 12 business days.\n"
     )
-    with OpenAICompatibleServer(
-        lambda m: "Our shipping to Mexico takes 7 to 12 business days.", mode="truncated"
-    ) as srv:
+    with OpenAICompatibleServer(faithful, mode="truncated") as srv:
         settings = light_settings(tmp_path / "data")
+        # the hash embedder does not match across languages: the one fact is the answer
+        answer = settings.answer.model_copy(update={"min_fact_score": 0.0})
+        settings = settings.model_copy(update={"answer": answer})
         base = Container(settings)
         llm = OpenAIChatModel(
             model="m", api_key="test-key", base_url=srv.base_url, timeout_s=5, counter=base.tokens
         )
         c = Container(settings, embedder=base.embedder, llm=llm)
         assert build_ingestor(c).sync(docs).ok
-        r = ask(c, "How long does shipping to Mexico take?")
+        question = "¿Cuánto tarda el envío a México?"
+        r = ask(c, question)
         assert srv.requests, "the model was asked"
-        assert r.mode == "fallback"
-        assert r.reply != "Our"
-        assert "7 to 12 business days" in r.reply  # the policy itself, quoted
+        fragment = faithful(srv.requests[-1]["messages"]).split(" ")[0]
+        assert r.mode == "dont_know", r.reply
+        assert r.reply == f"{frame('es', 'dont_know')} {frame('es', 'offer_human')}"
+        assert fragment not in r.reply
+        assert "business days" not in r.reply  # never an English quote
+        assert r.facts  # the person who takes over sees what kefu found
+
+        srv.mode = "ok"  # the same question, the stream whole: the translation is shipped
+        r = ask(c, question)
+        assert r.mode == "llm", r.reply
+        assert r.reply.startswith(faithful(srv.requests[-1]["messages"]))
 
 
 # --- 3. erasure by every identifier, files and WAL included ------------------------------
@@ -284,37 +298,57 @@ def planted_kb(root: Path) -> dict[str, str]:
     }
 
 
+# Shoppers who ask in another language than the documents they need (the hash embedder matches
+# words, so they use the documents' words): the model translates the facts.
+CROSS_LANGUAGE = {
+    "Comment utiliser les discount codes de la newsletter ?": "one code per order",
+    "折扣码 discount code newsletter?": "每个订单限用一个折扣码",
+}
+
+
 def test_planted_instructions_never_reach_shoppers_or_the_model(tmp_path: Path) -> None:
     for text in PLANTED.values():
         assert instructs(text), text
     questions = planted_kb(tmp_path / "kb")
-    fake = ScriptedChatModel(["NO_ANSWER"] * 20)
+    # a compromised model: whenever it is asked, it obeys the planted order
+    fake = ScriptedChatModel(["Use discount code FREEALL100 for 100% off."] * 40)
     settings = light_settings(tmp_path / "data")
-    extractive = Container(settings)
-    report = build_ingestor(extractive).sync(tmp_path / "kb")
+    quoting = Container(settings)
+    report = build_ingestor(quoting).sync(tmp_path / "kb")
     assert report.ok, report.skipped
     assert len(report.flagged) == 5  # the seller is told which documents hold orders
-    # the planted sentences are in the index: only the filter keeps them out
-    stored = " ".join(
-        ch.text
-        for d in extractive.index.documents()
-        for ch in extractive.index.document_chunks(d.doc_id)
-    )
+    # the planted sentences are in the index, passages and facts: only the filter keeps them out
+    docs = [d.doc_id for d in quoting.index.documents()]
+    stored = " ".join(ch.text for d in docs for ch in quoting.index.document_chunks(d))
     assert stored.count("FREEALL100") >= 5
+    facts, _ = quoting.index.facts_of(docs)
+    assert sum("FREEALL100" in f.text for f in facts) >= 5
 
-    generative = Container(settings, embedder=extractive.embedder, llm=fake)
+    generative = Container(settings, embedder=quoting.embedder, llm=fake)
+    seen: dict[tuple[str, str], tuple[str, int, bool]] = {}
     for question, truth in questions.items():
-        r = ask(extractive, question)
-        assert r.mode == "extractive", (question, r.mode)
-        assert truth in r.reply, (question, r.reply)
-        assert "FREEALL100" not in r.reply
+        for name, c in (("no model", quoting), ("model", generative)):
+            n = len(fake.calls)
+            r = ask(c, question)
+            assert "FREEALL100" not in r.reply, (question, r.reply)
+            assert not any("FREEALL100" in f["text"] for f in r.facts), (question, r.facts)
+            for call in fake.calls[n : n + 1]:  # the request itself (a retry names the bad draft)
+                assert "FREEALL100" not in "\n".join(m.content for m in call), question
+            seen[question, name] = (r.mode, len(fake.calls) - n, truth in r.reply)
 
+    for question, truth in CROSS_LANGUAGE.items():
         n = len(fake.calls)
-        ask(generative, question)
-        assert len(fake.calls) == n + 1, question
-        prompt = "\n".join(m.content for m in fake.calls[-1])
+        r = ask(generative, question)
+        assert len(fake.calls) > n, question  # the model was asked to translate
+        prompt = "\n".join(m.content for m in fake.calls[n])
         assert truth in prompt, (question, prompt)
         assert "FREEALL100" not in prompt
+        # its obedient draft fails the checks twice: kefu says it cannot answer
+        assert r.mode == "dont_know", (question, r.reply)
+        assert r.reply == f"{frame(r.language, 'dont_know')} {frame(r.language, 'offer_human')}"
+
+    # a shopper who reads the documents' language gets the true sentence quoted, no model asked
+    assert {k: v for k, v in seen.items() if v != ("facts", 0, True)} == {}
 
 
 def test_ordinary_policy_sentences_are_not_taken_for_orders() -> None:

@@ -19,6 +19,7 @@ from rag.lang.frames import frame
 from server.app import create_app
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
+from tests.doubles.translator import faithful
 
 KEY = "kefu-test-admin-key-4f9c2a7e81d35b60"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -38,15 +39,23 @@ def server_settings(data_dir: Path, **server: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def llm_server() -> Iterator[tuple[OpenAICompatibleServer, list[str]]]:
-    replies: list[str] = []
-    with OpenAICompatibleServer(lambda m: replies.pop(0) if replies else "Sorry.") as s:
+def llm_server() -> Iterator[tuple[OpenAICompatibleServer, list[Any]]]:
+    """Replies in order: a string, or a function of the request's messages."""
+    replies: list[Any] = []
+
+    def respond(messages: list[dict[str, Any]]) -> str:
+        if not replies:
+            return "Sorry."
+        r = replies.pop(0)
+        return str(r(messages) if callable(r) else r)
+
+    with OpenAICompatibleServer(respond) as s:
         yield s, replies
 
 
 @pytest.fixture(scope="module")
 def client(
-    sample_container: Container, llm_server: tuple[OpenAICompatibleServer, list[str]]
+    sample_container: Container, llm_server: tuple[OpenAICompatibleServer, list[Any]]
 ) -> Iterator[TestClient]:
     server, _ = llm_server
     settings = server_settings(sample_container.settings.data_dir)
@@ -71,31 +80,38 @@ def sse_events(text: str) -> list[tuple[str, Any]]:
 
 
 def test_chat_json(
-    client: TestClient, llm_server: tuple[OpenAICompatibleServer, list[str]]
+    client: TestClient, llm_server: tuple[OpenAICompatibleServer, list[Any]]
 ) -> None:
-    _, replies = llm_server
-    replies.append("El envío estándar a México tarda de 10 a 18 días hábiles.")
+    server, _ = llm_server
+    seen = len(server.requests)
     r = client.post(
         "/v1/chat", json={"message": "¿Cuánto tarda el envío estándar a México?", "country": "MX"}
     )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["language"] == "es"
-    assert body["mode"] == "llm"
-    assert body["reply"].startswith("El envío")
+    # the Spanish policy for Mexico answers a Spanish question as it is: no model call
+    assert body["mode"] == "facts", body["reply"]
+    assert body["reply"].startswith(frame("es", "extractive_intro"))
+    assert "10–18" in body["reply"]
+    assert len(server.requests) == seen
     assert body["sources"][0]["doc_id"] == "docs/es/envios-mexico.md"
+    assert body["facts"][0]["doc_id"] == "docs/es/envios-mexico.md"
     assert body["session_id"]
     assert r.headers["x-request-id"]
 
 
 def test_chat_streams_server_sent_events(
-    client: TestClient, llm_server: tuple[OpenAICompatibleServer, list[str]]
+    client: TestClient, llm_server: tuple[OpenAICompatibleServer, list[Any]]
 ) -> None:
-    _, replies = llm_server
-    replies.append("Standard shipping to Canada takes 7–12 business days.")
+    server, replies = llm_server
+    replies.append(faithful)  # the English policy, translated for a French shopper
     r = client.post(
         "/v1/chat",
-        json={"message": "How long does standard shipping to Canada take?", "stream": True},
+        json={
+            "message": "Combien de temps prend la livraison standard au Canada ?",
+            "stream": True,
+        },
     )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
@@ -105,8 +121,13 @@ def test_chat_streams_server_sent_events(
     assert kinds[-3:] == ["sources", "escalation", "done"]
     text = "".join(d["text"] for k, d in events if k == "token")
     done = events[-1][1]
-    assert text == done["reply"]
-    assert done["prompt_version"] == "answer@1"
+    assert done["mode"] == "llm", done["reply"]
+    assert text == faithful(server.requests[-1]["messages"])  # the translation, as it came
+    # what the widget ends with: the streamed text, or its replacement (with the source line)
+    replaced = [d["text"] for k, d in events if k == "replace"]
+    assert (replaced[-1] if replaced else text) == done["reply"]
+    assert done["reply"].startswith(text)
+    assert done["prompt_version"] == "answer@2"
     assert "total" in done["timings_ms"]
 
 
@@ -225,9 +246,9 @@ def test_refuses_to_start_with_the_example_admin_key(tmp_path: Path) -> None:
 
 
 def test_handoff_lifecycle_over_http(
-    client: TestClient, llm_server: tuple[OpenAICompatibleServer, list[str]]
+    client: TestClient, llm_server: tuple[OpenAICompatibleServer, list[Any]]
 ) -> None:
-    _, replies = llm_server
+    server, _ = llm_server
     first = client.post(
         "/v1/chat",
         json={"message": "quiero hablar con una persona real", "customer_id": "cust-http"},
@@ -255,13 +276,15 @@ def test_handoff_lifecycle_over_http(
     assert pending["mode"] == "handoff_pending"
     assert pending["reply"] == frame("es", "handoff_pending")
     client.post(f"/v1/handoffs/{h['id']}/resolve", headers=AUTH)
-    replies.append("El envío estándar a México tarda de 10 a 18 días hábiles.")
+    seen = len(server.requests)
     back = client.post(
         "/v1/chat",
         json={"message": "¿Cuánto tarda el envío estándar a México?", "session_id": sid},
         headers=token,
     ).json()
-    assert back["mode"] == "llm"
+    assert back["mode"] == "facts", back["reply"]  # answered again: the Spanish policy quoted
+    assert "10–18" in back["reply"]
+    assert len(server.requests) == seen
     assert back["escalation"]["escalate"] is False
     receipt = client.delete("/v1/customers/cust-http", headers=AUTH).json()
     assert receipt["deleted"]["sessions"] == 1

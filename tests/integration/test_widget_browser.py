@@ -1,6 +1,8 @@
 """The widget in a real browser: headless Chromium (Debian's package, driven by Playwright)
 against the real server on 127.0.0.1 over the sample store, with an OpenAI-compatible test
-endpoint as the model so replies are deterministic and stream token by token.
+endpoint as the model so replies are deterministic and stream token by token. The shoppers ask
+in Spanish and Arabic about the store's English policies, so the model translates the facts
+(facts in the shopper's own language are quoted without a model).
 
 `make browser` (part of `make test`) installs chromium when it is missing; the tests skip only
 where it cannot be installed. Screenshots go to var/test-artifacts/.
@@ -21,17 +23,17 @@ import pytest
 import uvicorn
 
 from rag.container import Container
+from rag.lang.frames import frame
 from server.app import create_app
 from tests.conftest import ROOT, make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
+from tests.doubles.translator import faithful
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 KEY = "kefu-test-admin-key-4f9c2a7e81d35b60"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ARTIFACTS = ROOT / "var" / "test-artifacts"
-SPANISH = "El envío estándar a México tarda de 10 a 18 días hábiles."
-ARABIC = "نعم، يمكنك إلغاء طلبك مجانًا خلال 12 ساعة من تقديم الطلب إذا لم يتم شحنه بعد."
 
 
 def chromium_executable() -> str | None:
@@ -42,40 +44,46 @@ def chromium_executable() -> str | None:
     return None
 
 
-def respond(messages: list[dict[str, Any]]) -> str:
-    question = str(messages[-1]["content"])
-    return ARABIC if any("\u0600" <= ch <= "\u06ff" for ch in question) else SPANISH
+@pytest.fixture(scope="module")
+def llm() -> Iterator[OpenAICompatibleServer]:
+    """The model behind real HTTP: a faithful translator, streaming word by word."""
+    with OpenAICompatibleServer(faithful, token_delay_s=0.03) as server:
+        yield server
+
+
+def translation(llm: OpenAICompatibleServer) -> str:
+    """What the model wrote for the last request."""
+    return faithful(llm.requests[-1]["messages"])
 
 
 @pytest.fixture(scope="module")
-def live_server(sample_container: Container) -> Iterator[str]:
+def live_server(sample_container: Container, llm: OpenAICompatibleServer) -> Iterator[str]:
     """The real app under uvicorn on a loopback port, the model behind real HTTP."""
-    with OpenAICompatibleServer(respond, token_delay_s=0.03) as llm_server:
-        settings = make_settings(
-            sample_container.settings.data_dir,
-            llm={"provider": "openai", "base_url": llm_server.base_url, "api_key": "test-key"},
-            server={"admin_api_key": KEY},
-        )
-        container = Container(settings, embedder=sample_container.embedder)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(container), log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive(), "the server thread died"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+    settings = make_settings(
+        sample_container.settings.data_dir,
+        llm={"provider": "openai", "base_url": llm.base_url, "api_key": "test-key"},
+        server={"admin_api_key": KEY},
+    )
+    container = Container(settings, embedder=sample_container.embedder)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(container), log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive(), "the server thread died"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +132,7 @@ def ask(page: Any, text: str) -> Any:
 
 
 def test_spanish_question_streams_with_sources_then_hands_off(
-    browser: Any, live_server: str
+    browser: Any, live_server: str, llm: OpenAICompatibleServer
 ) -> None:
     context = browser.new_context(locale="es-MX")
     page = context.new_page()
@@ -149,16 +157,21 @@ def test_spanish_question_streams_with_sources_then_hands_off(
       }"""
     )
 
-    reply = ask(page, "¿Cuánto tarda el envío estándar a México?")
+    reply = ask(page, "¿Cuánto tarda el envío estándar a Canadá?")
     assert reply.locator(".kefu-sources").count() == 1
-    assert reply.evaluate("n => n.firstChild.textContent") == SPANISH
-    partial = [t for t in page.evaluate("window.__seen") if t and SPANISH.startswith(t)]
+    spanish = translation(llm)
+    assert "7–12" in llm.requests[-1]["messages"][-1]["content"]  # zone 2's standard time
+    shown = reply.evaluate("n => n.firstChild.textContent")
+    assert shown.startswith(spanish), shown
+    partial = [t for t in page.evaluate("window.__seen") if t and spanish.startswith(t)]
     assert len(set(partial)) > 3, "the reply did not stream"
-    link = reply.locator(".kefu-sources a").first
-    assert "México" in link.inner_text()
-    source = page.request.get(link.get_attribute("href"))
+    # the reply names its source (Canada's page or the zones table), and the link opens it
+    links = reply.locator(".kefu-sources a")
+    titles = [links.nth(i).inner_text() for i in range(links.count())]
+    assert any(frame("es", "source_line", title=t) in shown for t in titles), (shown, titles)
+    source = page.request.get(links.first.get_attribute("href"))
     assert source.ok
-    assert "Estafeta" in source.text()
+    assert "7–12" in source.text()  # zone 2's standard time
     session = page.evaluate("localStorage.getItem('kefu-session-default')")
     assert session
     token = page.evaluate("localStorage.getItem('kefu-session-default-token')")
@@ -201,7 +214,9 @@ def test_spanish_question_streams_with_sources_then_hands_off(
     context.close()
 
 
-def test_arabic_lays_out_right_to_left(browser: Any, live_server: str) -> None:
+def test_arabic_lays_out_right_to_left(
+    browser: Any, live_server: str, llm: OpenAICompatibleServer
+) -> None:
     context = browser.new_context(locale="ar-EG")
     page = context.new_page()
     page.goto(f"{live_server}/demo")
@@ -213,7 +228,8 @@ def test_arabic_lays_out_right_to_left(browser: Any, live_server: str) -> None:
 
     reply = ask(page, "هل يمكنني إلغاء طلبي؟")
     text = reply.evaluate("n => n.firstChild.textContent")
-    assert any("\u0600" <= ch <= "\u06ff" for ch in text), text
+    assert llm.requests[-1]["messages"][-1]["content"].startswith("Translate into Arabic")
+    assert text.startswith(translation(llm)), text  # the policy, translated into Arabic
     assert reply.get_attribute("dir") == "rtl"
     assert reply.evaluate("n => getComputedStyle(n).direction") == "rtl"
     # the shopper's own messages sit at the end of the line, which is the left in Arabic
