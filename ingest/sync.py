@@ -81,6 +81,7 @@ class SyncReport:
     # documents with sentences that give the assistant orders; those are never used
     flagged: list[dict[str, object]] = field(default_factory=list)  # {"doc_id", "sentences"}
     chunks_embedded: int = 0
+    facts_embedded: int = 0  # compiled facts embedded (rag.knowledge.facts)
     seconds: float = 0.0
 
     @property
@@ -94,7 +95,8 @@ class SyncReport:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
-            f"{len(self.skipped)} skipped; {self.chunks_embedded} chunks embedded "
+            f"{len(self.skipped)} skipped; {self.chunks_embedded} chunks and "
+            f"{self.facts_embedded} facts embedded "
             f"in {self.seconds:.1f} s"
         )
 
@@ -284,6 +286,7 @@ class Ingestor:
             if progress:
                 progress("embedding", i, total)
             facts = self._facts(doc, catalog)
+            report.facts_embedded += len(facts)
             self.index.replace_facts(
                 doc.doc_id, facts, self._embed([f.text for f in facts], report, control)
             )
@@ -304,6 +307,7 @@ class Ingestor:
                 )
                 report.flagged.append({"doc_id": doc.doc_id, "sentences": flagged})
             report.chunks_embedded += len(chunks)
+            report.facts_embedded += len(facts)
             (report.updated if doc.doc_id in current else report.added).append(doc.doc_id)
         if progress:
             progress("embedding", total, total)

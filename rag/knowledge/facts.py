@@ -449,7 +449,7 @@ def _without_flattened_tables(text: str, html: str) -> str:
 # ---- storage -----------------------------------------------------------------------------
 
 # bump when the compiler's output changes: stores recompile their facts on the next sync
-FACTS_VERSION = "4"
+FACTS_VERSION = "5"
 
 
 def fact_to_dict(f: Fact) -> dict[str, object]:

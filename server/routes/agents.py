@@ -137,16 +137,21 @@ def ingest(
                     if staged
                     else ing.sync(folder, control=job.control)  # type: ignore[arg-type]
                 )
-            job.result = report.to_dict()
-            job.status = "done"
+            outcome: tuple[str, dict[str, Any] | None, str | None] = (
+                "done",
+                report.to_dict(),
+                None,
+            )
         except Stopped as exc:  # cancelled or out of time: finished documents are kept
-            job.result = exc.report.to_dict() if exc.report else None
-            job.status, job.error = "cancelled", exc.reason
+            outcome = ("cancelled", exc.report.to_dict() if exc.report else None, exc.reason)
         except Exception as exc:  # reported through the job, never lost
-            job.status, job.error = "failed", str(exc)
+            outcome = ("failed", None, str(exc))
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+        # the job is seen finished only once its uploaded copies are gone
+        job.result, job.error = outcome[1], outcome[2]
+        job.status = outcome[0]
 
     threading.Thread(target=work, daemon=True, name=f"ingest-{job.id[:8]}").start()
     return {"job_id": job.id, "status": job.status}

@@ -154,9 +154,10 @@ def test_openai_backend_translates_the_facts_and_counts_tokens(
     expected = faithful(sent["messages"])
     assert r.reply.startswith(expected)
     assert "".join(e.data for e in events if e.type == "token") == expected
-    assert r.sources[0]["doc_id"] == "docs/shipping/shipping-zones.md"
+    # zone 2's standard time, from the zone table or the Canada page that restates it
     assert r.facts
-    assert any("7–12" in f["text"] for f in r.facts)  # zone 2's standard time
+    assert "7–12" in r.facts[0]["text"]
+    assert r.sources[0]["doc_id"] in {"docs/shipping/shipping-zones.md", "docs/customs/canada.md"}
     assert all(f["scope"].get("service") in (None, "standard") for f in r.facts)
     # the reply counts what the endpoint reported for this call
     assert r.usage == {
@@ -250,7 +251,7 @@ def test_facts_in_the_shoppers_language_need_no_model(
     assert r.reply.startswith(frame("en", "extractive_intro"))
     assert frame("en", "offer_human") in r.reply
     assert down.mode == "dont_know"  # the endpoint is down: no French translation to give
-    assert len(server.requests) >= 1
+    assert server.raw_bodies  # it was asked (and refused the key)
 
 
 def test_follow_up_question_is_resolved_with_the_conversation(

@@ -92,8 +92,8 @@ def test_thanks_gets_a_friendly_frame_and_never_a_handoff(chat: AnswerPipeline, 
     model = chat.llm
     assert isinstance(model, ScriptedChatModel)
     r = chat.answer(AskRequest(message=THANKS[lang], session_id=f"s-thanks-{lang}"))
-    assert r.mode == "small_talk", (lang, r.mode, r.text)
-    assert r.text == reply("thanks", r.language)
+    assert r.mode == "small_talk", (lang, r.mode, r.reply)
+    assert r.reply == reply("thanks", r.language)
     assert r.language == lang
     assert not r.escalation.get("escalate")
     assert model.calls == []  # no model call

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,9 @@ def test_first_sync_adds_everything(
         "warranty/warranty.md",
     ]
     assert report.ok
-    assert counting.documents == report.chunks_embedded == c.index.chunk_count()
+    assert report.chunks_embedded == c.index.chunk_count()
+    assert report.facts_embedded == c.index.fact_count() > report.chunks_embedded
+    assert counting.documents == report.chunks_embedded + report.facts_embedded
     assert c.vectors.count() == c.index.chunk_count()
     doc = c.index.get_document("customs/uk.md")
     assert doc is not None
@@ -86,7 +89,10 @@ def test_changed_file_is_replaced_and_answerable(
     assert report.updated == ["returns/returns-policy.md"]
     assert len(report.unchanged) == 2
     # only the changed document was embedded again
-    assert counting.documents - before == len(c.index.chunk_ids("returns/returns-policy.md"))
+    doc = "returns/returns-policy.md"
+    assert counting.documents - before == len(c.index.chunk_ids(doc)) + len(
+        c.index.facts_of([doc])[0]
+    )
     assert "45 days" in _texts(c, "returns/returns-policy.md")
     # the old vectors are gone, none left behind
     assert not old_ids & set(c.vectors.ids())
@@ -143,10 +149,23 @@ def test_crash_mid_sync_leaves_the_old_index_queryable_and_next_sync_finishes(
     for rel in ("returns/returns-policy.md", "warranty/warranty.md"):
         f = kb / rel
         f.write_text(f.read_text().replace("30 days", "60 days").replace("12", "24"), "utf-8")
-    counting.fail_after = 1  # the first changed document is written, then the process dies
-    with pytest.raises(KeyboardInterrupt):
-        ing.sync(kb)
-    counting.fail_after = None
+    # the first changed document is written, then the process dies embedding the second
+    written: list[str] = []
+    real = c.index.replace_document
+
+    def crash_after_one(chunks: Any, *args: Any) -> None:
+        real(chunks, *args)
+        written.append(chunks[0].doc_id)
+        counting.fail_after = 0
+
+    c.index.replace_document = crash_after_one  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ing.sync(kb)
+    finally:
+        del c.index.replace_document
+        counting.fail_after = None
+    assert len(written) == 1
     # each document is either wholly old or wholly new; all are still searchable
     assert c.index.document_count() == 3
     assert c.vectors.count() >= c.index.chunk_count()
