@@ -70,10 +70,8 @@ class DraftChecks:
         draft is checked against them (rag.guardrails.claims)."""
         if not draft or NO_ANSWER in draft:
             return NO_ANSWER
-        # a restated fact may read like the question it answers ("Express shipping is never
-        # free." for "Is express shipping free?"): only a draft that is no fact is an echo
-        echo = repeats_question(draft, allowed[-1])
-        if echo and not (facts and any(repeats_question(draft, f) for f in allowed[:-1])):
+        # over facts the model translates them and never sees the question: it cannot echo it
+        if not facts and repeats_question(draft, allowed[-1]):
             return "repeated the question instead of answering"
         leak = leaks(draft, system_prompt=self.system_prompt, context=list(allowed))
         if leak:
