@@ -117,3 +117,19 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, *, timeout
                 return
         except httpx.TransportError:
             time.sleep(0.3)
+
+
+def shipping_only_store(root: Path) -> Path:
+    """A data folder whose store holds the sample shipping-zones page, ingested with the hash
+    embedder (for server tests that need a store, not retrieval quality)."""
+    import shutil
+
+    from ingest.service import build_ingestor
+
+    kb = root / "kb"
+    kb.mkdir()
+    shutil.copy(SAMPLE_STORE / "docs" / "shipping" / "shipping-zones.md", kb / "shipping-zones.md")
+    c = Container(make_settings(root / "data", embeddings={"provider": "hash"}))
+    assert build_ingestor(c).sync(kb).ok
+    c.index.close()
+    return root / "data"

@@ -9,6 +9,7 @@ would."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from rag.textutil import numbers_in
@@ -45,3 +46,16 @@ def faithful(messages: list[dict[str, Any]]) -> str:
     figures = sorted(set().union(*(numbers_in(f) for f in facts_of(messages))), key=float)
     intro = INTROS[target_language(messages)]
     return f"{intro} {', '.join(figures)}." if figures else intro.rstrip(" :") + "."
+
+
+def queued(replies: list[Any], *, empty: str = "") -> Callable[[list[dict[str, Any]]], str]:
+    """A responder that answers with the queued replies in order: a string, or a function of
+    the request's messages (`faithful`, say); `empty` once the queue is spent."""
+
+    def respond(messages: list[dict[str, Any]]) -> str:
+        if not replies:
+            return empty
+        r = replies.pop(0)
+        return str(r(messages) if callable(r) else r)
+
+    return respond

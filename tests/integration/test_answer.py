@@ -21,7 +21,7 @@ from rag.ports import ChatModel
 from rag.settings import AnswerSettings, LLMSettings
 from rag.textutil import numbers_in
 from tests.doubles.openai_server import OpenAICompatibleServer
-from tests.doubles.translator import faithful
+from tests.doubles.translator import faithful, queued
 
 
 def make_pipeline(
@@ -127,14 +127,7 @@ CANADA_FR = "Combien de temps prend la livraison standard au Canada ?"
 def scripted() -> Iterator[tuple[OpenAICompatibleServer, list[Any]]]:
     """Replies in order: a string, or a function of the request's messages."""
     replies: list[Any] = []
-
-    def respond(msgs: list[dict[str, Any]]) -> str:
-        if not replies:
-            return ""
-        r = replies.pop(0)
-        return str(r(msgs) if callable(r) else r)
-
-    with OpenAICompatibleServer(respond) as server:
+    with OpenAICompatibleServer(queued(replies)) as server:
         yield server, replies
 
 

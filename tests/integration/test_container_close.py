@@ -17,23 +17,14 @@ from rag.container import Container
 from rag.conversations.types import Turn
 from rag.errors import StoreUnavailable
 from server.app import create_app
-from tests.conftest import SAMPLE_STORE, make_settings
+from tests.conftest import make_settings, shipping_only_store
 
 SECRET = "a-shared-session-secret-for-every-worker-0123456789"
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.service import build_ingestor
-
-    root = tmp_path_factory.mktemp("close")
-    kb = root / "kb"
-    kb.mkdir()
-    shutil.copy(SAMPLE_STORE / "docs" / "shipping" / "shipping-zones.md", kb / "shipping-zones.md")
-    c = Container(make_settings(root / "data", embeddings={"provider": "hash"}))
-    assert build_ingestor(c).sync(kb).ok
-    c.index.close()
-    return root / "data"
+    return shipping_only_store(tmp_path_factory.mktemp("close"))
 
 
 def settings_for(data: Path, dsn: str | None = None, **commerce: Any) -> Any:

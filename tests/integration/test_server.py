@@ -19,7 +19,7 @@ from rag.lang.frames import frame
 from server.app import create_app
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
-from tests.doubles.translator import faithful
+from tests.doubles.translator import faithful, queued
 
 KEY = "kefu-test-admin-key-4f9c2a7e81d35b60"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -42,14 +42,7 @@ def server_settings(data_dir: Path, **server: Any) -> Any:
 def llm_server() -> Iterator[tuple[OpenAICompatibleServer, list[Any]]]:
     """Replies in order: a string, or a function of the request's messages."""
     replies: list[Any] = []
-
-    def respond(messages: list[dict[str, Any]]) -> str:
-        if not replies:
-            return "Sorry."
-        r = replies.pop(0)
-        return str(r(messages) if callable(r) else r)
-
-    with OpenAICompatibleServer(respond) as s:
+    with OpenAICompatibleServer(queued(replies, empty="Sorry.")) as s:
         yield s, replies
 
 

@@ -3,7 +3,6 @@ database (KEFU_DATABASE__URL): two app instances on one real PostgreSQL stand fo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +11,14 @@ from fastapi.testclient import TestClient
 
 from rag.container import Container
 from server.app import create_app
-from tests.conftest import SAMPLE_STORE, make_settings
+from tests.conftest import make_settings, shipping_only_store
 
 SECRET = "a-shared-session-secret-for-every-worker-0123456789"
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.service import build_ingestor
-
-    root = tmp_path_factory.mktemp("shared")
-    kb = root / "kb"
-    kb.mkdir()
-    shutil.copy(SAMPLE_STORE / "docs" / "shipping" / "shipping-zones.md", kb / "shipping-zones.md")
-    c = Container(make_settings(root / "data", embeddings={"provider": "hash"}))
-    assert build_ingestor(c).sync(kb).ok
-    c.index.close()
-    return root / "data"
+    return shipping_only_store(tmp_path_factory.mktemp("shared"))
 
 
 def settings_for(data: Path, dsn: str | None, **server: Any) -> Any:

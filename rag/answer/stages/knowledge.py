@@ -21,7 +21,7 @@ from rag.answer.generation import NO_ANSWER, Generated, Generation
 from rag.answer.turn import TurnContext
 from rag.guardrails.injection import instructs, looks_like_injection
 from rag.knowledge.context import ContextSelector, Snippet, safe_sentences
-from rag.knowledge.facts import PATH_SEP, STATEMENT_SEP, Fact
+from rag.knowledge.facts import PATH_SEP, STATEMENT_SEP, Fact, fact_to_dict
 from rag.knowledge.retrieval import Retriever
 from rag.knowledge.selection import FactSelector, Selected
 from rag.lang.frames import frame
@@ -231,19 +231,14 @@ def extractive(lang: str, res: SearchResult, snippets: list[Snippet]) -> str:
 
 
 def used(s: Selected) -> dict[str, Any]:
-    """A chosen fact as the reply reports it: its text, document and scope."""
-    sc = s.fact.scope
-    scope: dict[str, Any] = {
-        "countries": sorted(sc.countries),
-        "regions": sorted(sc.regions),
-        "products": sorted(sc.products),
-        "service": sc.service,
-        "segment": sc.segment,
-    }
+    """A chosen fact as the reply reports it: its text, document and scope (the restrictions
+    it has; countries it only names in passing are left out)."""
+    scope = fact_to_dict(s.fact)["scope"]
+    assert isinstance(scope, dict)
     return {
         "text": s.fact.text,
         "doc_id": s.fact.doc_id,
-        "scope": {k: v for k, v in scope.items() if v},
+        "scope": {k: v for k, v in scope.items() if v and k != "mentions"},
         "score": round(s.score, 4),
     }
 
