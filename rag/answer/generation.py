@@ -15,6 +15,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from rag.answer.draft import Event
+from rag.answer.masking import Masked, Unmasker, mask
 from rag.answer.prompts import Prompt
 from rag.errors import KefuError
 from rag.guardrails.claims import claim_problem, strip_verdict
@@ -63,11 +64,19 @@ class DraftChecks:
         self.system_prompt = system_prompt
 
     def verdict(
-        self, draft: str, lang: str, allowed: Sequence[str], *, facts: bool = False
+        self,
+        draft: str,
+        lang: str,
+        allowed: Sequence[str],
+        *,
+        facts: bool = False,
+        figures_kept: bool = False,
     ) -> str | None:
         """`allowed` is the context the draft may draw on, the shopper's question last; with
         `facts`, the context is selected facts (the answer fact first) and every claim of the
-        draft is checked against them (rag.guardrails.claims)."""
+        draft is checked against them (rag.guardrails.claims). `figures_kept`: the facts'
+        figures were placeholders whose presence was checked already (a digit inside a name,
+        "4PX", may then be left out with the name)."""
         if not draft or NO_ANSWER in draft:
             return NO_ANSWER
         # over facts the model translates them and never sees the question: it cannot echo it
@@ -80,7 +89,7 @@ class DraftChecks:
             problem = claim_problem(draft, allowed[:-1], allowed[-1])
             if problem:
                 return problem
-            missing = _missing_numbers(draft, allowed[:-1])
+            missing = None if figures_kept else _missing_numbers(draft, allowed[:-1])
             if missing:
                 return missing
         else:
@@ -117,10 +126,17 @@ class Generation:
         lname = language_name(lang)
         # personal data never leaves for the model; placeholders are mapped back below
         red = redact(message)
+        # the facts' figures, replaced by placeholders while the model translates (masking.py)
+        masked = (
+            mask([s.text for s in snippets])
+            if facts and self.prompt.figures == "placeholders"
+            else None
+        )
         if facts:  # the model only translates the chosen facts: it is not a source of facts
+            texts = masked.texts if masked is not None else [s.text for s in snippets]
             system = self.prompt.render("translate_system")
             user = self.prompt.render(
-                "translate_user", sources=[{"text": s.text} for s in snippets], language_name=lname
+                "translate_user", sources=[{"text": t} for t in texts], language_name=lname
             )
         else:
             system = self.prompt.render("system")
@@ -138,10 +154,14 @@ class Generation:
         streamed = False
         draft = ""
         pieces: list[str] = []
+        raw: list[str] = []  # what the model wrote, placeholders and all
         try:
             first = self._call(messages, deadline)
             held = ""  # hold the first characters back until we know it is not NO_ANSWER
-            for piece in first:
+            unmask = Unmasker(masked) if masked is not None else None
+            for token in first:
+                raw.append(token)
+                piece = unmask.feed(token) if unmask is not None else token
                 pieces.append(piece)
                 if streamed:
                     yield Event("token", piece)
@@ -153,22 +173,48 @@ class Generation:
                         pieces[:] = [held]
                     streamed = True
                     yield Event("token", held)
+            if unmask is not None:
+                tail = unmask.flush()
+                pieces.append(tail)
+                if streamed and tail:
+                    yield Event("token", tail)
             draft = self._clean(red.restore("".join(pieces).strip()), lang, facts)
             usage += first.usage or Usage()
-            problem = self.checks.verdict(draft, lang, allowed, facts=facts)
+            problem = self._verdict("".join(raw), draft, lang, allowed, masked, facts=facts)
             if problem and problem != NO_ANSWER:
                 part = "translate_strict" if facts else "strict_suffix"
                 strict = self.prompt.render(part, problem=problem, language_name=lname)
-                retry = self._call([*messages[:-1], Message("user", f"{user}\n{strict}")], deadline)
-                draft = self._clean(red.restore("".join(retry).strip()), lang, facts)
-                usage += retry.usage or Usage()
-                problem = self.checks.verdict(draft, lang, allowed, facts=facts)
+                again = self._call([*messages[:-1], Message("user", f"{user}\n{strict}")], deadline)
+                retry = "".join(again)
+                text = masked.restore(retry) if masked is not None else retry
+                draft = self._clean(red.restore(text.strip()), lang, facts)
+                usage += again.usage or Usage()
+                problem = self._verdict(retry, draft, lang, allowed, masked, facts=facts)
         except (_Timeout, KefuError) as exc:
             log.warning("LLM unavailable (%s); the stage falls back", exc.__class__.__name__)
             shown = "".join(pieces) if streamed else ""
             return Generated(draft, None, failed=True, streamed=streamed, usage=usage, shown=shown)
         shown = "".join(pieces).strip() if streamed else ""
         return Generated(draft, problem, failed=False, streamed=streamed, usage=usage, shown=shown)
+
+    def _verdict(
+        self,
+        raw: str,
+        draft: str,
+        lang: str,
+        allowed: Sequence[str],
+        masked: Masked | None,
+        *,
+        facts: bool,
+    ) -> str | None:
+        """The draft's problem: a placeholder dropped or invented (when the figures were
+        masked), then the checks on the draft with its figures restored."""
+        if masked is not None and raw.strip() and NO_ANSWER not in raw:
+            problem = masked.problem(raw)
+            if problem:
+                return problem
+        kept = masked is not None
+        return self.checks.verdict(draft, lang, allowed, facts=facts, figures_kept=kept)
 
     @staticmethod
     def _clean(draft: str, lang: str, facts: bool) -> str:

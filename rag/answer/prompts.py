@@ -20,6 +20,9 @@ class Prompt:
     task: str
     version: int
     parts: dict[str, str]
+    # how a translation prompt hands over the facts' figures: "as_written", or "placeholders"
+    # ({0}, {1}, … replaced after the translation: rag/answer/masking.py)
+    figures: str = "as_written"
 
     @property
     def id(self) -> str:
@@ -54,5 +57,8 @@ def load_prompt(task: str, version: int | None = None) -> Prompt:
         raise ConfigError(f"prompt {task}@{v} does not exist; available: {versions}")
     raw = (files("prompts") / task / f"v{v}.toml").read_text(encoding="utf-8")
     data = tomllib.loads(raw)
-    parts = {k: str(val) for k, val in data.items() if k != "description"}
-    return Prompt(task=task, version=v, parts=parts)
+    parts = {k: str(val) for k, val in data.items() if k not in ("description", "figures")}
+    figures = str(data.get("figures", "as_written"))
+    if figures not in ("as_written", "placeholders"):
+        raise ConfigError(f"prompt {task}@{v}: figures must be as_written or placeholders")
+    return Prompt(task=task, version=v, parts=parts, figures=figures)

@@ -47,6 +47,7 @@ class Entities:
     service: str | None = None
     segment: str | None = None
     amounts: tuple[Money, ...] = ()
+    asks: frozenset[str] = frozenset()  # kinds of quantity asked for (rag.knowledge.asks)
 
     @property
     def order_total(self) -> Money | None:

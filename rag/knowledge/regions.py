@@ -38,7 +38,15 @@ def norm(text: str) -> str:
 
 
 def _cjk(text: str) -> bool:
-    return any(ord(c) > 0x2E80 for c in text)
+    """Whether a name is written in a script without spaces between words (CJK, Thai, Lao,
+    Khmer, Burmese), where it is found inside a run of text rather than as a whole word."""
+    return any(
+        ord(c) > 0x2E80
+        or 0x0E00 <= ord(c) <= 0x0EFF
+        or 0x1000 <= ord(c) <= 0x109F
+        or 0x1780 <= ord(c) <= 0x17FF
+        for c in text
+    )
 
 
 @lru_cache(maxsize=1)
@@ -218,6 +226,7 @@ def find_places(text: str, langs: Iterable[str] = ("en",)) -> list[Place]:
     taken = [False] * len(folded)
     found: list[tuple[int, Place]] = []
     after = tuple(str(s) for s in _tables().get("not_a_place_after", []))
+    before = tuple(norm(str(s)) for s in _tables().get("not_a_place_before", []))
     for name, place, exact in _place_names(tuple(sorted(set(langs)))):
         haystack = exact_text if exact else folded
         if name not in haystack:
@@ -229,7 +238,7 @@ def find_places(text: str, langs: Iterable[str] = ("en",)) -> list[Place]:
                 continue
             for i in range(start, end):
                 taken[i] = True
-            if folded[end:].startswith(after):
+            if folded[end:].startswith(after) or folded[:start].endswith(before):
                 continue
             found.append((start, place))
     return [p for _, p in sorted(found, key=lambda item: item[0])]

@@ -10,11 +10,13 @@ question (one matrix product over the facts' stored vectors) ranks what remains.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
 from rag.guardrails.injection import instructs
+from rag.knowledge.asks import asked_kinds, stated_kinds
 from rag.knowledge.entities import Entities, extract_entities, scope_match
 from rag.knowledge.facts import Fact
 from rag.knowledge.index import KnowledgeIndex
@@ -29,6 +31,10 @@ MARGIN = 0.08
 # a sentence about other countries ("Mexico usually takes 10–18 days") is not excluded for a
 # question about Germany (it may state a rule for everyone), but it ranks below one that is not
 ABOUT_OTHERS = 0.06
+# a fact that states the kind of quantity asked for ("how long": a duration, "how much": an
+# amount) ranks above one close to the question that does not (a customs page that names the
+# country, for "how long does shipping to Australia take?")
+ANSWER_KIND = 0.05
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,10 @@ class FactSelector:
         return self._catalog[1]
 
     def entities(self, question: str, lang: str, country: str | None) -> Entities:
-        return extract_entities(
+        found = extract_entities(
             question, lang=lang, country_hint=country, catalog_names=self.catalog_names()
         )
+        return replace(found, asks=asked_kinds(question))
 
     def select(
         self,
@@ -100,6 +107,8 @@ class FactSelector:
                 and entities.country not in fact.scope.mentions
             ):
                 score -= ABOUT_OTHERS
+            if entities.asks and entities.asks & _kinds(fact.statement, fact.language):
+                score += ANSWER_KIND
             ranked.append(Selected(fact, score, doc_hit[fact.doc_id]))
         if not ranked:
             return []
@@ -125,3 +134,8 @@ class FactSelector:
                 key=lambda s: (first[s.fact.heading_path], s.fact.scope.service == "express")
             )
         return chosen
+
+
+@lru_cache(maxsize=8192)
+def _kinds(statement: str, lang: str) -> frozenset[str]:
+    return stated_kinds(statement, lang=lang)

@@ -2,9 +2,9 @@
 
 Over compiled facts kefu asks the model only to translate the chosen facts (a user message
 "Translate into French (français):" and the facts, one a line; the shopper's question is not
-sent). A faithful translation keeps every figure of the facts; this one writes them all in a
-sentence of the requested language, so the draft passes kefu's checks the way a good model's
-would."""
+sent). A faithful translation keeps every figure of the facts (or the placeholders kefu puts
+in their place); this one writes them all in a sentence of the requested language, so the
+draft passes kefu's checks the way a good model's would."""
 
 from __future__ import annotations
 
@@ -42,10 +42,23 @@ def facts_of(messages: list[dict[str, Any]]) -> list[str]:
 
 
 def faithful(messages: list[dict[str, Any]]) -> str:
-    """Every figure of the facts, in the requested language."""
-    figures = sorted(set().union(*(numbers_in(f) for f in facts_of(messages))), key=float)
+    """Every figure of the facts, in the requested language: the placeholders that stand for
+    them ({0}, {1}, … when kefu masks the figures), else the figures themselves."""
+    facts = facts_of(messages)
     intro = INTROS[target_language(messages)]
+    holders = sorted(set(re.findall(r"\{\d+\}", "\n".join(facts))), key=lambda h: int(h[1:-1]))
+    if holders:
+        return f"{intro} {', '.join(holders)}."
+    figures = sorted(set().union(*(numbers_in(f) for f in facts)), key=float)
     return f"{intro} {', '.join(figures)}." if figures else intro.rstrip(" :") + "."
+
+
+def shown(template: str, text: str, *, whole: bool = False) -> bool:
+    """Whether `text` is what the shopper reads of the translator's `template`: its words as
+    written, each placeholder replaced by a figure (kefu restores them after the model)."""
+    parts = re.split(r"\{\d+\}", template)
+    pattern = "(.+?)".join(re.escape(p) for p in parts)
+    return (re.fullmatch if whole else re.match)(pattern, text) is not None
 
 
 def queued(replies: list[Any], *, empty: str = "") -> Callable[[list[dict[str, Any]]], str]:

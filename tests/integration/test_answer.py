@@ -21,7 +21,7 @@ from rag.ports import ChatModel
 from rag.settings import AnswerSettings, LLMSettings
 from rag.textutil import numbers_in
 from tests.doubles.openai_server import OpenAICompatibleServer
-from tests.doubles.translator import faithful, queued
+from tests.doubles.translator import faithful, queued, shown
 
 
 def make_pipeline(
@@ -145,8 +145,10 @@ def test_openai_backend_translates_the_facts_and_counts_tokens(
     assert r.mode == "llm"
     sent = server.requests[0]
     expected = faithful(sent["messages"])
-    assert r.reply.startswith(expected)
-    assert "".join(e.data for e in events if e.type == "token") == expected
+    streamed = "".join(e.data for e in events if e.type == "token")
+    assert shown(expected, streamed, whole=True)  # the figures where its placeholders were
+    assert r.reply.startswith(streamed)
+    assert "{" not in r.reply
     # zone 2's standard time, from the zone table or the Canada page that restates it
     assert r.facts
     assert "7–12" in r.facts[0]["text"]
@@ -161,7 +163,10 @@ def test_openai_backend_translates_the_facts_and_counts_tokens(
     assert sent["stream"] is True
     assert sent["messages"][0]["role"] == "system"
     assert sent["messages"][1]["content"].startswith("Translate into French")
-    assert "7–12" in sent["messages"][1]["content"]
+    # its figures are placeholders: the model cannot change them
+    assert "{0}" in sent["messages"][1]["content"]
+    assert "7–12" not in sent["messages"][1]["content"]
+    assert "7–12" in r.reply
     assert "Combien" not in json.dumps(sent["messages"])
 
 
@@ -169,16 +174,18 @@ def test_a_wrong_row_is_caught_retried_and_never_shipped(
     sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[Any]]
 ) -> None:
     server, replies = scripted
-    drafts = [
-        "La livraison standard au Canada prend 3–5 jours et coûte 24,99 $.",
-        "Au Canada : 3–5 jours, 24,99 $.",
-    ]
-    replies += drafts
+
+    # the placeholders kept, and the express row's figures added
+    def wrong(messages: list[dict[str, Any]]) -> str:
+        return faithful(messages) + " Express : 3–5 jours, 24,99 $."
+
+    replies += [wrong, wrong]
     p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
     events = list(p.stream(AskRequest(message=CANADA_FR)))
     r = events[-1].data
     assert len(server.requests) == 2  # one stricter retry
     # both calls are counted, each as its endpoint reported it
+    drafts = [wrong(req["messages"]) for req in server.requests]
     assert r.usage["completion_tokens"] == sum(len(d.split(" ")) for d in drafts)
     assert "broke the rules" in server.requests[1]["messages"][-1]["content"]
     assert "3–5" in server.requests[1]["messages"][-1]["content"]  # the problem is named
@@ -197,7 +204,8 @@ def test_retry_that_fixes_the_number_is_accepted(
     r = p.answer(AskRequest(message=CANADA_FR))
     assert len(server.requests) == 2
     assert r.mode == "llm"
-    assert r.reply.startswith(faithful(server.requests[1]["messages"]))
+    assert "placeholders dropped" in server.requests[1]["messages"][-1]["content"]
+    assert shown(faithful(server.requests[1]["messages"]), r.reply)
 
 
 def test_wrong_language_reply_is_retried_then_honestly_absent(

@@ -19,7 +19,7 @@ from rag.lang.frames import frame
 from server.app import create_app
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
-from tests.doubles.translator import faithful, queued
+from tests.doubles.translator import faithful, queued, shown
 
 KEY = "kefu-test-admin-key-4f9c2a7e81d35b60"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -115,7 +115,8 @@ def test_chat_streams_server_sent_events(
     text = "".join(d["text"] for k, d in events if k == "token")
     done = events[-1][1]
     assert done["mode"] == "llm", done["reply"]
-    assert text == faithful(server.requests[-1]["messages"])  # the translation, as it came
+    # the translation as it came, its placeholders restored to the facts' figures
+    assert shown(faithful(server.requests[-1]["messages"]), text, whole=True)
     # what the widget ends with: the streamed text, or its replacement (with the source line)
     replaced = [d["text"] for k, d in events if k == "replace"]
     assert (replaced[-1] if replaced else text) == done["reply"]

@@ -95,3 +95,31 @@ def test_regions_named_in_text_are_found_as_regions() -> None:
     assert [p.region for p in places if p.region] == ["Europe & UK", "European Union"]
     assert [p.country for p in places if p.country] == ["GB", "NO"]
     assert [p.region for p in find_places("5 Latin America")] == ["Latin America"]
+
+
+@pytest.mark.parametrize(
+    ("text", "langs", "country"),
+    [
+        # the short names shoppers write, where CLDR has the long one
+        ("Gửi hàng sang Nhật mất bao lâu?", ("vi",), "JP"),
+        ("Ship đi Úc bao nhiêu tiền?", ("vi",), "AU"),
+        ("호주까지 배송비가 얼마예요?", ("ko",), "AU"),
+        ("寄到澳洲要多久", ("zh",), "AU"),
+        ("Сколько идёт доставка в США?", ("ru",), "US"),
+        ("ABD'ye kargo ne kadar sürer?", ("tr",), "US"),
+        # scripts without spaces between words: the name inside a run of text
+        ("ส่งไปญี่ปุ่นกี่วันคะ", ("th",), "JP"),
+        ("ဂျပန်ကို ပို့ရင် ဘယ်လောက်ကြာလဲ", ("my",), "JP"),
+    ],
+)
+def test_short_and_unspaced_country_names_are_found(
+    text: str, langs: tuple[str, ...], country: str
+) -> None:
+    assert countries_named(text, langs) == [country]
+
+
+def test_words_that_contain_a_short_name_are_not_places() -> None:
+    # Vietnamese: Sunday, update, birthday, cosmetics
+    for text in ["Có giao hàng vào chủ nhật không?", "Tôi muốn cập nhật địa chỉ", "quà sinh nhật"]:
+        assert countries_named(text, ("vi",)) == []
+    assert countries_named("Gửi mỹ phẩm sang Nhật được không?", ("vi",)) == ["JP"]
