@@ -1,7 +1,8 @@
 """Precision and recall of the small-talk and injection classifiers on messages they were not
 built from, with the default embedder (EmbeddingGemma).
 
-    .venv/bin/python -m bench.classifiers [--show-misses]
+    .venv/bin/python -m bench.classifiers [--show-misses] [--mode query|document]
+                                          [--only small_talk|injection]
 
 Small talk: trained on the examples not held back in rag/guardrails/data/smalltalk.yaml,
 measured on the held-back fifth and on the golden set's smalltalk (positive) and answer
@@ -10,7 +11,8 @@ Injection: trained on the examples not held back in rag/guardrails/data/injectio
 its threshold chosen on that training split (leave-one-out), measured on the attack corpus
 tests/fixtures/injection_corpus.yaml, the held-back quarter, and the golden set's injection
 (positive) and answer (negative) questions. Figures for the signatures alone, the classifier
-alone and both (`screen`) side by side. No assertions.
+alone and both (`screen`) side by side. `--mode` embeds examples and messages with the model's
+query prompt or its document prompt (the default, as in code). No assertions.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import yaml
 from rag.container import build_embedder
 from rag.guardrails import injection_knn, smalltalk
 from rag.guardrails.injection import looks_like_injection
+from rag.guardrails.knn import DEFAULT_MODE, Mode, embed_texts
 from rag.ports import Embedder
 from rag.settings import Settings
 
@@ -70,14 +73,14 @@ def row(name: str, n_pos: int, n_neg: int, predicted: list[bool], actual: list[b
 HEADER = f"{'set':<52} {'pos':>5} {'neg':>5} {'precision':>9} {'recall':>7} {'fp':>4} {'fn':>4}"
 
 
-def vectors(embedder: Embedder, texts: Sequence[str]) -> list[np.ndarray]:
-    return [np.asarray(v, np.float32) for v in embedder.embed_documents(list(texts))]
+def vectors(embedder: Embedder, texts: Sequence[str], mode: Mode) -> list[np.ndarray]:
+    return [np.asarray(v, np.float32) for v in embed_texts(embedder, list(texts), mode)]
 
 
-def bench_small_talk(embedder: Embedder, show: bool) -> None:
+def bench_small_talk(embedder: Embedder, show: bool, mode: Mode = DEFAULT_MODE) -> None:
     train = [e for e in smalltalk.examples() if not e.held_out]
     held = [e for e in smalltalk.examples() if e.held_out]
-    clf = smalltalk.SmallTalkClassifier(embedder, training=train)
+    clf = smalltalk.SmallTalkClassifier(embedder, training=train, mode=mode)
     sets: dict[str, list[tuple[str, bool, str]]] = {
         "held-back examples (yaml, every 5th)": [
             (e.text, e.label != smalltalk.NONE, e.label) for e in held
@@ -91,7 +94,7 @@ def bench_small_talk(embedder: Embedder, show: bool) -> None:
     print("\nSmall talk (positive = small talk)")
     print(HEADER)
     for name, items in sets.items():
-        vecs = vectors(embedder, [t for t, _, _ in items])
+        vecs = vectors(embedder, [t for t, _, _ in items], mode)
         verdicts = [clf.classify(t, vector=v) for (t, _, _), v in zip(items, vecs, strict=True)]
         predicted = [v.is_small_talk for v in verdicts]
         actual = [a for _, a, _ in items]
@@ -111,10 +114,10 @@ def bench_small_talk(embedder: Embedder, show: bool) -> None:
                     print(f"{'':<4}{'MISS' if a else 'FP  '} {v.reason:<12} {detail:<18} {t!r}")
 
 
-def bench_injection(embedder: Embedder, show: bool) -> None:
+def bench_injection(embedder: Embedder, show: bool, mode: Mode = DEFAULT_MODE) -> None:
     train = [e for e in injection_knn.examples() if not e.held_out]
     held = [e for e in injection_knn.examples() if e.held_out]
-    clf = injection_knn.InjectionClassifier(embedder, training=train)
+    clf = injection_knn.InjectionClassifier(embedder, training=train, mode=mode)
     t0 = time.perf_counter()
     clf.threshold = clf.choose_threshold()
     print(
@@ -142,7 +145,7 @@ def bench_injection(embedder: Embedder, show: bool) -> None:
         "both": lambda t, v: clf.screen(t, vector=v).attack,
     }
     for name, items in sets.items():
-        vecs = vectors(embedder, [t for t, _ in items])
+        vecs = vectors(embedder, [t for t, _ in items], mode)
         actual = [a for _, a in items]
         for dname, decide in deciders.items():
             predicted = [decide(t, v) for (t, _), v in zip(items, vecs, strict=True)]
@@ -158,14 +161,19 @@ def bench_injection(embedder: Embedder, show: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--show-misses", action="store_true", help="list every wrong decision")
+    ap.add_argument("--mode", choices=["query", "document"], default=DEFAULT_MODE)
+    ap.add_argument("--only", choices=["small_talk", "injection"], help="one classifier")
     args = ap.parse_args()
     t0 = time.perf_counter()
     embedder = build_embedder(Settings())
     print(
-        f"embedder {embedder.name} (dim {embedder.dim}), loaded in {time.perf_counter() - t0:.1f}s"
+        f"embedder {embedder.name} (dim {embedder.dim}), {args.mode} mode, "
+        f"loaded in {time.perf_counter() - t0:.1f}s"
     )
-    bench_small_talk(embedder, args.show_misses)
-    bench_injection(embedder, args.show_misses)
+    if args.only in (None, "small_talk"):
+        bench_small_talk(embedder, args.show_misses, args.mode)
+    if args.only in (None, "injection"):
+        bench_injection(embedder, args.show_misses, args.mode)
 
 
 if __name__ == "__main__":

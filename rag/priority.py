@@ -5,12 +5,15 @@ in small batches, each taking the lock on its own; while a chat request is waiti
 background batch may take the lock, so a question waits for at most the batch in progress.
 Work is background when the thread that does it said so (`with background():`), so callers
 of the embedder need no new parameter and the Embedder port stays as it is.
+
+Chat requests that arrive together are encoded together (`MicroBatcher`): one model call for
+all of them instead of a queue of calls behind the lock.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 _local = threading.local()
@@ -69,3 +72,81 @@ class PriorityLock:
             with self._cond:
                 self._held = False
                 self._cond.notify_all()
+
+
+class _Request:
+    __slots__ = ("error", "mode", "texts", "vectors")
+
+    def __init__(self, mode: str, texts: list[str]) -> None:
+        self.mode = mode
+        self.texts = texts
+        self.vectors: list[list[float]] | None = None
+        self.error: BaseException | None = None
+
+
+class MicroBatcher:
+    """Concurrent chat embeddings encoded together.
+
+    Each request joins a queue, then takes the model's lock at chat priority. Whoever gets the
+    lock first encodes every queued text in one call per mode (query or document) and hands
+    each request its vectors; the others find theirs done when their turn comes and leave at
+    once. A lone request is encoded as soon as it has the lock: no waiting window. Background
+    work (ingest) does not come through here; it keeps taking the lock batch by batch, behind
+    chat."""
+
+    def __init__(
+        self,
+        lock: PriorityLock,
+        encode: Callable[[str, list[str]], Sequence[Sequence[float]]],
+        *,
+        max_texts: int = 256,
+    ) -> None:
+        self.lock = lock
+        self._encode = encode
+        self.max_texts = max_texts  # texts per encode call, beyond which a batch is split
+        self._queue: list[_Request] = []
+        self._mutex = threading.Lock()
+        # counters for operators and tests: encode calls made, requests served
+        self.calls = 0
+        self.served = 0
+
+    def embed(self, mode: str, texts: Sequence[str]) -> list[list[float]]:
+        """The texts' vectors in `mode`, encoded alone or together with concurrent requests."""
+        req = _Request(mode, list(texts))
+        if not req.texts:
+            return []
+        with self._mutex:
+            self._queue.append(req)
+        with self.lock.hold():
+            if req.vectors is None and req.error is None:
+                with self._mutex:
+                    batch, self._queue = self._queue, []
+                self._serve(batch)
+        if req.error is not None:
+            raise req.error
+        assert req.vectors is not None
+        return req.vectors
+
+    def _serve(self, batch: list[_Request]) -> None:
+        by_mode: dict[str, list[_Request]] = {}
+        for r in batch:
+            by_mode.setdefault(r.mode, []).append(r)
+        for mode, requests in by_mode.items():
+            texts = [t for r in requests for t in r.texts]
+            try:
+                out: list[list[float]] = []
+                for i in range(0, len(texts), self.max_texts):
+                    self.calls += 1
+                    out.extend(
+                        [float(x) for x in v]
+                        for v in self._encode(mode, texts[i : i + self.max_texts])
+                    )
+            except BaseException as exc:  # every waiter gets the failure, not a hang
+                for r in requests:
+                    r.error = exc
+                continue
+            at = 0
+            for r in requests:
+                r.vectors = out[at : at + len(r.texts)]
+                at += len(r.texts)
+            self.served += len(requests)

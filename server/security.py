@@ -9,6 +9,7 @@ import hmac
 import secrets
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from rag.errors import NotFound
 from server.state import AppState
@@ -63,11 +64,16 @@ def require_agent(request: Request) -> None:
     check_admin_key(request)
 
 
-def require_public_key(request: Request) -> None:
-    """Shopper endpoints: the store's public key, when one is configured."""
+async def require_public_key(request: Request) -> None:
+    """Shopper endpoints: the store's public key, when one is configured. Checked on the event
+    loop when there is none to check; otherwise in the threadpool (the failed-key counts may
+    live in the shared database)."""
+    if state(request).settings.server.public_key:
+        await run_in_threadpool(_check_public_key, request)
+
+
+def _check_public_key(request: Request) -> None:
     expected = state(request).settings.server.public_key
-    if not expected:
-        return
     _throttled(request)
     given = request.headers.get("x-kefu-key", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):

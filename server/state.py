@@ -18,6 +18,7 @@ from rag.settings import EXAMPLE_ADMIN_KEY, Settings, check_store_name
 from server.limits import build_limiters
 from server.llm_gate import GatedChatModel
 from server.metrics import Metrics
+from server.shedding import Admission
 
 log = logging.getLogger(__name__)
 MIN_ADMIN_KEY = 32
@@ -102,6 +103,9 @@ class AppState:
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
     # what was missing when the server started (readiness reports it until a restart)
     startup_problems: list[str] = field(default_factory=list)
+    # the size of the threadpool that runs answers (anyio's default: 40); sizes the default
+    # load-shedding limit
+    threads: int = 40
 
     def __post_init__(self) -> None:
         s = self.settings.server
@@ -118,6 +122,7 @@ class AppState:
             )
             self.session_secret = secrets.token_bytes(32)
         self.containers[self.default.store] = self.default
+        self.admission = Admission.from_settings(s, threads=self.threads, metrics=self.metrics)
 
     @property
     def served_stores(self) -> frozenset[str]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rag.errors import ModelUnavailable
-from rag.priority import PriorityLock, in_background
+from rag.priority import MicroBatcher, PriorityLock, in_background
 
 log = logging.getLogger(__name__)
 
@@ -52,36 +52,39 @@ class SentenceTransformerEmbedder:
             self._doc_kw = {"prompt_name": "document"}
         elif "e5" in lowered:
             self._doc_kw = {"prompt": "passage: "}
-        # torch modules are not safe to call from several threads at once; chat goes first
+        # torch modules are not safe to call from several threads at once; chat goes first, and
+        # chat requests that wait together are encoded in one call
         self.lock = PriorityLock()
+        self.batcher = MicroBatcher(self.lock, self._encode)
+
+    def _encode(self, mode: str, texts: list[str]) -> Any:
+        """One model call (the caller holds the lock)."""
+        return self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            **(self._query_kw if mode == "query" else self._doc_kw),
+        )
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
+        if not in_background():
+            return self.batcher.embed("document", texts)
         # background work (ingest) takes the lock one batch at a time, so that a shopper's
-        # question waits for one batch at most; chat work is encoded in one go
-        step = self.batch_size if in_background() else len(texts)
+        # question waits for one batch at most
         vectors: list[list[float]] = []
-        for i in range(0, len(texts), step):
+        for i in range(0, len(texts), self.batch_size):
             with self.lock.hold():
-                out = self._model.encode(
-                    list(texts[i : i + step]),
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                    convert_to_numpy=True,
-                    **self._doc_kw,
-                )
+                out = self._encode("document", list(texts[i : i + self.batch_size]))
             vectors.extend(list(map(float, v)) for v in out)
         return vectors
 
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Several queries in one call (the classifiers' examples in query mode)."""
+        return self.batcher.embed("query", texts)
+
     def embed_query(self, text: str) -> list[float]:
-        with self.lock.hold():
-            out = self._model.encode(
-                [text],
-                normalize_embeddings=True,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-                **self._query_kw,
-            )
-        return list(map(float, out[0]))
+        return self.batcher.embed("query", [text])[0]

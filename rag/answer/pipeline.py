@@ -23,11 +23,12 @@ from rag.answer.stages.handoff import (
 )
 from rag.answer.stages.knowledge import KnowledgeStage
 from rag.answer.stages.order import OrderStage
-from rag.answer.turn import AskRequest, Understanding
+from rag.answer.turn import AskRequest, TurnContext, Understanding
 from rag.commerce.orders import OrderAssistant
 from rag.commerce.personalisation import Personaliser
 from rag.errors import KefuError
 from rag.guardrails.escalation import EscalationPolicy
+from rag.guardrails.knn import DEFAULT_MODE, Mode
 from rag.guardrails.smalltalk import SmallTalk, SmallTalkClassifier
 from rag.knowledge.context import ContextSelector
 from rag.knowledge.retrieval import Retriever
@@ -61,6 +62,10 @@ class AnswerPipeline:
         self.llm = llm
         self.settings = settings
         self.prompt: Prompt = load_prompt("answer", settings.prompt_version)
+        # one message vector per turn, in the mode the classifiers were built in; in query mode
+        # retrieval searches with it too
+        modes = [c.knn.mode for c in (escalation and escalation.emotion, small_talk) if c]
+        mode: Mode = modes[0] if modes else DEFAULT_MODE
         self.understanding = Understanding(
             conversations=conversations,
             detector=detector,
@@ -68,6 +73,8 @@ class AnswerPipeline:
             escalation=escalation,
             customers=customers,
             personaliser=personaliser,
+            embedder=retriever.embedder if modes or mode == "query" else None,
+            vector_mode=mode,
         )
         verdict = _memo(small_talk) if small_talk is not None else None
         self.router = Router(orders, verdict)
@@ -114,15 +121,20 @@ class AnswerPipeline:
         yield from self.finisher.finish(turn, draft, verdicts)
 
 
-def _memo(classifier: SmallTalkClassifier) -> Callable[[str], SmallTalk]:
-    """The classifier's verdict, remembered for the last messages (the router and the stage
-    ask about the same message; one embedding per turn)."""
+def _memo(classifier: SmallTalkClassifier) -> Callable[[TurnContext], SmallTalk]:
+    """The classifier's verdict on a turn, from the turn's message vector when it was embedded
+    the classifier's way, remembered for the last messages (the router and the stage ask about
+    the same message)."""
 
     @lru_cache(maxsize=64)
-    def verdict(message: str) -> SmallTalk:
-        return classifier.classify(message)
+    def verdict(message: str, vector: tuple[float, ...] | None) -> SmallTalk:
+        return classifier.classify(message, vector=vector)
 
-    return verdict
+    def for_turn(turn: TurnContext) -> SmallTalk:
+        shared = turn.vector if turn.vector_mode == classifier.knn.mode else None
+        return verdict(turn.message, shared)
+
+    return for_turn
 
 
 def _stages(knowledge: KnowledgeStage, orders: OrderAssistant | None) -> dict[Route, Stage]:

@@ -18,8 +18,9 @@ from rag.commerce.orders import OrderAssistant
 from rag.guardrails.injection import looks_like_injection
 from rag.guardrails.smalltalk import SmallTalk
 
-# the small-talk verdict on a message (memoised: the router and the stage ask the same)
-SmallTalkVerdict = Callable[[str], SmallTalk]
+# the small-talk verdict on a turn's message, from the turn's vector (memoised: the router and
+# the stage ask the same)
+SmallTalkVerdict = Callable[[TurnContext], SmallTalk]
 
 
 class Route(StrEnum):
@@ -45,7 +46,7 @@ class Router:
             return Route.INJECTION
         if turn.signals.escalate:
             return Route.ESCALATE
-        if self.small_talk is not None and self.small_talk(turn.message).is_small_talk:
+        if self.small_talk is not None and self.small_talk(turn).is_small_talk:
             return Route.SMALL_TALK
         if self.orders is not None and self.orders.wants(turn.message, turn.session_id):
             return Route.ORDER

@@ -14,8 +14,9 @@ from rag.commerce.personalisation import Personal, Personaliser
 from rag.conversations.types import Turn
 from rag.errors import KefuError
 from rag.guardrails.escalation import Escalation, EscalationPolicy
+from rag.guardrails.knn import Mode, embed_texts
 from rag.lang.frames import country_mentioned
-from rag.ports import ConversationStore, LanguageDetector, OrderConnector
+from rag.ports import ConversationStore, Embedder, LanguageDetector, OrderConnector
 from rag.textutil import lexical_tokens
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,24 @@ class TurnContext:
     open_handoff: Escalation | None  # a person already has the conversation (and why)
     signals: Escalation  # what the message itself says about escalating
     started: float  # time.perf_counter() when the turn began
+    # the message embedded once for the whole turn (emotion, small talk and injection screening
+    # share it; retrieval too when the classifiers were built in query mode); None when nothing
+    # needs it (a person has the conversation, or no embedder was given)
+    vector: tuple[float, ...] | None = None
+    vector_mode: Mode = "document"
 
     @property
     def message(self) -> str:
         return self.request.message
+
+    @property
+    def query_vector(self) -> list[float] | None:
+        """The turn's vector where retrieval can use it as the search vector: embedded as a
+        query, and the search is for the message itself (not a follow-up joined to the
+        previous question)."""
+        if self.vector is None or self.vector_mode != "query" or self.query != self.message:
+            return None
+        return list(self.vector)
 
 
 class Said(Protocol):
@@ -85,6 +100,8 @@ class Understanding:
         escalation: EscalationPolicy | None = None,
         customers: OrderConnector | None = None,
         personaliser: Personaliser | None = None,
+        embedder: Embedder | None = None,
+        vector_mode: Mode = "document",
     ) -> None:
         self.conversations = conversations
         self.detector = detector
@@ -92,6 +109,9 @@ class Understanding:
         self.escalation = escalation
         self.customers = customers
         self.personaliser = personaliser
+        # embeds the message once per turn, in the mode the classifiers were built in
+        self.embedder = embedder
+        self.vector_mode: Mode = vector_mode
 
     def understand(self, req: AskRequest) -> TurnContext:
         started = time.perf_counter()
@@ -109,8 +129,17 @@ class Understanding:
         customer_key = req.customer_id or req.email or session.get("customer_id")
         personal = self.personal(customer_key, lang)
         active = self.conversations.active_handoff(session_id)
+        vector = (
+            tuple(embed_texts(self.embedder, [req.message], self.vector_mode)[0])
+            if self.embedder is not None and active is None
+            else None
+        )
         signals = (
-            self.escalation.before_answer(req.message, personal.routing)
+            self.escalation.before_answer(
+                req.message,
+                personal.routing,
+                vector=vector if self.escalation.emotion.knn.mode == self.vector_mode else None,
+            )
             if self.escalation and active is None
             else Escalation(False)
         )
@@ -126,6 +155,8 @@ class Understanding:
             open_handoff=None if active is None else Escalation(True, str(active["reason"])),
             signals=signals,
             started=started,
+            vector=vector,
+            vector_mode=self.vector_mode,
         )
 
     def personal(self, key: str | None, lang: str) -> Personal:

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from rag.commerce.personalisation import Routing
-from rag.guardrails.knn import Example, KnnScorer, VectorLike, Vote, labelled
+from rag.guardrails.knn import DEFAULT_MODE, Example, KnnScorer, Mode, VectorLike, Vote, labelled
 from rag.lang.frames import phrases
 from rag.ports import Embedder
 from rag.textutil import fold
@@ -95,12 +95,12 @@ def examples() -> list[Example]:
 class EmotionScorer:
     """Emotion as a weighted vote of the nearest labelled examples (18 languages) in embedding
     space (rag/guardrails/knn.py: one matrix product per message, the examples' matrix embedded
-    once and cached under `cache_dir`). Messages and examples are embedded the same way (as
-    documents), so the turn's message vector can be passed in and shared with the other
-    classifiers. The vote is wide and soft (k=150 of ~940 examples, temperature 5): the nearest
-    few follow the topic (a calm and an angry report of the same broken kettle sit close), a wide
-    vote follows the tone: on the held-out split the ROC area of angry vs calm went from 0.64
-    (k=9, temperature 20) to 0.95 (bench/emotion.py)."""
+    once and cached under `cache_dir`). Messages and examples are embedded the same way (in
+    `mode`, document by default), so the turn's message vector can be passed in and shared
+    with the other classifiers. The vote is wide and soft (k=150 of ~940 examples,
+    temperature 5): the nearest few follow the topic (a calm and an angry report of the same
+    broken kettle sit close), a wide vote follows the tone: on the held-out split the ROC area
+    of angry vs calm went from 0.64 (k=9, temperature 20) to 0.95 (bench/emotion.py)."""
 
     def __init__(
         self,
@@ -108,6 +108,7 @@ class EmotionScorer:
         *,
         cache_dir: Path | None = None,
         training: Sequence[Example] | None = None,
+        mode: Mode = DEFAULT_MODE,
         k: int = 150,
         temp: float = 5.0,
         valence: Mapping[str, float] = VALENCE,
@@ -122,6 +123,7 @@ class EmotionScorer:
             temp=temp,
             cache_dir=cache_dir,
             namespace="emotion",
+            mode=mode,
         )
 
     def vote(self, text: str, *, vector: VectorLike | None = None) -> Vote:

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from rag.guardrails.injection import looks_like_injection
-from rag.guardrails.knn import Example, KnnScorer, VectorLike, Vote, labelled
+from rag.guardrails.knn import DEFAULT_MODE, Example, KnnScorer, Mode, VectorLike, Vote, labelled
 from rag.ports import Embedder
 
 ATTACK = "attack"
@@ -65,7 +65,7 @@ def _visible_length(text: str) -> int:
 
 class InjectionClassifier:
     """kNN over attack/benign examples (see the module docstring). Pass the turn's message
-    vector (`embedder.embed_documents([message])[0]`) when the turn has one."""
+    vector (embedded in the classifier's `mode`: `knn.embed_texts`) when the turn has one."""
 
     def __init__(
         self,
@@ -73,6 +73,7 @@ class InjectionClassifier:
         *,
         cache_dir: Path | None = None,
         training: Sequence[Example] | None = None,
+        mode: Mode = DEFAULT_MODE,
         k: int = 7,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
@@ -83,6 +84,7 @@ class InjectionClassifier:
             k=k,
             cache_dir=cache_dir,
             namespace="injection",
+            mode=mode,
         )
         self.threshold = threshold
 

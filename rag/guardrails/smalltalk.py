@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from rag.guardrails.knn import Example, KnnScorer, VectorLike, Vote, labelled
+from rag.guardrails.knn import DEFAULT_MODE, Example, KnnScorer, Mode, VectorLike, Vote, labelled
 from rag.ports import Embedder
 from rag.textutil import fold
 
@@ -101,7 +101,7 @@ def _visible_length(text: str) -> int:
 class SmallTalkClassifier:
     """Decides whether a message is small talk (see the module docstring). The examples are
     embedded once per embedder; pass the turn's message vector to `classify` when the turn has
-    one (`embedder.embed_documents([message])[0]`, shared with the other classifiers)."""
+    one (embedded in the classifier's `mode`, shared with the other classifiers)."""
 
     def __init__(
         self,
@@ -109,6 +109,7 @@ class SmallTalkClassifier:
         *,
         cache_dir: Path | None = None,
         training: Sequence[Example] | None = None,
+        mode: Mode = DEFAULT_MODE,
         k: int = 7,
         min_share: float = 0.6,
         min_margin: float = 0.3,
@@ -123,6 +124,7 @@ class SmallTalkClassifier:
             k=k,
             cache_dir=cache_dir,
             namespace="smalltalk",
+            mode=mode,
         )
         self.min_share = min_share
         self.min_margin = min_margin

@@ -9,6 +9,8 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.guardrails.injection import instructs
 from rag.ports import Embedder, TokenCounter
 from rag.types import SearchHit
@@ -73,11 +75,10 @@ class ContextSelector:
                 cands.append((hi, pos, h.chunk.title, s))
         if not cands:
             return []
-        vecs = self.vectors([c[3] for c in cands])
-        scored = [
-            (sum(a * b for a, b in zip(query_vec, v, strict=True)), c)
-            for v, c in zip(vecs, cands, strict=True)
-        ]
+        sims = np.asarray(self.vectors([c[3] for c in cands]), dtype=np.float32) @ np.asarray(
+            query_vec, dtype=np.float32
+        )
+        scored = list(zip(sims.tolist(), cands, strict=True))
         scored.sort(key=lambda x: -x[0])
         chosen: list[tuple[float, tuple[int, int, str, str]]] = []
         used = 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
+
 from rag.commerce.markets import applicable_markets, is_specific_to
 from rag.knowledge.index import KnowledgeIndex
 from rag.ports import Embedder
@@ -62,7 +64,7 @@ class Retriever:
         filters = filters or SearchFilters()
         n = max(self.settings.candidates, k)
         t0 = time.perf_counter()
-        vec = query_vector or self.embedder.embed_query(query)
+        vec = query_vector if query_vector is not None else self.embedder.embed_query(query)
         dense = self.index.dense_search(vec, n, _where(filters))
         lexical = self.index.lexical_search(salient_terms(query), n * 2)
         by_id = self.index.chunks_by_id(list({i for i, _ in dense} | set(lexical)))
@@ -74,8 +76,12 @@ class Retriever:
         lex_ok = [c for c in lexical if c in by_id and _allowed(by_id[c], filters)][:n]
         missing = [c for c in lex_ok if c not in sims]
         if missing:
-            for cid, v in self.index.vectors_of(missing).items():
-                sims[cid] = sum(a * b for a, b in zip(vec, v, strict=True))
+            found = self.index.vectors_of(missing)
+            if found:
+                scored = np.asarray(list(found.values()), dtype=np.float32) @ np.asarray(
+                    vec, dtype=np.float32
+                )
+                sims.update(zip(found, scored.tolist(), strict=True))
         dense_rank = {cid: r + 1 for r, (cid, _) in enumerate(c for c in dense if c[0] in by_id)}
         lex_rank = {cid: r + 1 for r, cid in enumerate(lex_ok)}
         scores: dict[str, float] = {}

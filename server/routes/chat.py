@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from rag.answer.pipeline import AskRequest, Event, Reply
+from rag.container import Container
 from rag.errors import KefuError, NotFound
 from server.idempotency import Outcome, run_once_async
 from server.metrics import language_label
@@ -27,6 +27,7 @@ from server.security import (
     state,
     valid_session,
 )
+from server.shedding import Ticket
 from server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -77,19 +78,32 @@ def _observe(st: AppState, reply: Reply) -> None:
 async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
     """A shopper's message. Session ids are the server's: a `session_id` continues that session
     only with its `X-Session-Token` (both come with every reply); otherwise, or without one,
-    a new session starts and the reply carries its id and token."""
+    a new session starts and the reply carries its id and token. Under more load than the
+    server answers, a 503 with `Retry-After` (server/shedding.py) that records nothing."""
     st = state(request)
     if len(body.message) > st.settings.server.max_message_chars:
         raise HTTPException(
             413, f"message is longer than {st.settings.server.max_message_chars} characters"
         )
+    # before anything is counted or claimed for it: a shed request leaves no trace
+    with st.admission.admit() as ticket:
+        return await _chat(st, ticket, body, request, response)
+
+
+async def _chat(
+    st: AppState, ticket: Ticket, body: ChatRequest, request: Request, response: Response
+) -> Any:
     given = body.session_id
     session_id = given if given and valid_session(request, given) else new_session_id()
     token = session_token(st.session_secret, session_id)
-    # the limits may live in the shared database, and opening another store's container reads
-    # its files: both off the event loop
-    await run_in_threadpool(_limits, request, st, session_id)
-    container = await run_in_threadpool(st.container, body.store)
+
+    def prepare() -> Container:
+        # the limits may live in the shared database, and opening another store's container
+        # reads its files: both off the event loop, in one hop (shed if it waits too long)
+        _limits(request, st, session_id)
+        return st.container(body.store)
+
+    container = await st.admission.run(ticket, prepare)
     ask = AskRequest(
         message=body.message,
         session_id=session_id,
@@ -103,8 +117,10 @@ async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
     if not wants_stream:
 
         async def answer() -> dict[str, Any]:
-            # `container.pipeline` is built on a store's first question: in the thread too
-            reply = await run_in_threadpool(lambda: container.pipeline.answer(ask))
+            # `container.pipeline` is built on a store's first question: in the thread too.
+            # The answer runs to its end even when the client leaves (the turn is recorded).
+            task = await st.admission.start(ticket, lambda: container.pipeline.answer(ask))
+            reply = await asyncio.shield(task)
             _observe(st, reply)
             return reply.to_dict() | {"session_token": token}
 
@@ -128,9 +144,13 @@ async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
     def events() -> Iterator[Event]:
         return container.pipeline.stream(ask)
 
+    # the stream's status is sent with its first byte: a request shed while it waits for a
+    # thread gets its 503 here, before the stream starts
+    produced = await _in_one_thread(st, ticket, events)
+
     async def sse() -> AsyncIterator[str]:
         try:
-            async for ev in _in_one_thread(events):
+            async for ev in produced:
                 if ev.type in {"token", "replace"}:
                     yield _sse(ev.type, {"text": ev.data})
                 elif ev.type == "done":
@@ -164,11 +184,11 @@ async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
     )
 
 
-_running: set[asyncio.Future[None]] = set()  # replies whose shopper left, still finishing
-
-
-async def _in_one_thread(make: Callable[[], Iterator[Event]]) -> AsyncIterator[Event]:
-    """The pipeline's events, produced by one worker thread from start to finish.
+async def _in_one_thread(
+    st: AppState, ticket: Ticket, make: Callable[[], Iterator[Event]]
+) -> AsyncIterator[Event]:
+    """The pipeline's events, produced by one worker thread from start to finish; returns once
+    that thread has started (Overloaded when it did not in time).
 
     Advancing the generator one event per threadpool hop (`iterate_in_threadpool`) sends every
     event back to the end of the threadpool's queue: under load a reply that has started waits
@@ -191,9 +211,11 @@ async def _in_one_thread(make: Callable[[], Iterator[Event]]) -> AsyncIterator[E
         finally:
             put(None)
 
-    task = asyncio.ensure_future(run_in_threadpool(work))  # the context (request id) follows
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    await st.admission.start(ticket, work)
+    return _drain(queue)
+
+
+async def _drain(queue: asyncio.Queue[Event | BaseException | None]) -> AsyncIterator[Event]:
     while (item := await queue.get()) is not None:
         if isinstance(item, BaseException):
             raise item

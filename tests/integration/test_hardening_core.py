@@ -28,12 +28,12 @@ from rag.errors import ModelUnavailable, UnreadableFile
 from rag.guardrails.injection import instructs
 from rag.knowledge.context import sentences
 from rag.lang.frames import frame
-from rag.priority import PriorityLock, background
+from rag.priority import MicroBatcher, PriorityLock, background
 from rag.settings import Settings
 from rag.types import Message
 from tests.conftest import SAMPLE_STORE, make_settings
 from tests.doubles.openai_server import OpenAICompatibleServer
-from tests.doubles.translator import faithful
+from tests.doubles.translator import faithful, shown
 
 COMMERCE = SAMPLE_STORE / "commerce"
 
@@ -189,7 +189,8 @@ def test_a_truncated_stream_is_never_shipped(tmp_path: Path) -> None:
         srv.mode = "ok"  # the same question, the stream whole: the translation is shipped
         r = ask(c, question)
         assert r.mode == "llm", r.reply
-        assert r.reply.startswith(faithful(srv.requests[-1]["messages"]))
+        assert shown(faithful(srv.requests[-1]["messages"]), r.reply)
+        assert "7, 12" in r.reply  # the figures, restored
 
 
 # --- 3. erasure by every identifier, files and WAL included ------------------------------
@@ -511,6 +512,7 @@ def test_a_question_waits_for_one_ingest_batch_at_most() -> None:
     model = _Encoder()
     emb._model, emb.batch_size, emb.lock = model, 2, PriorityLock()
     emb._doc_kw, emb._query_kw = {"prompt": "passage: "}, {"prompt": "query: "}
+    emb.batcher = MicroBatcher(emb.lock, emb._encode)
 
     def ingest() -> None:
         with background():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,7 @@ def test_the_examples_are_embedded_once_per_embedder_and_set() -> None:
     KnnScorer(emb, EXAMPLES).vote(np.ones(emb.dim))
     assert emb.calls == calls
     KnnScorer(emb, [*EXAMPLES, ("angry", "never again")]).vote(np.ones(emb.dim))
-    assert emb.calls == calls + 1
+    assert emb.calls > calls  # embedded again (one call per text in query mode)
 
 
 def test_the_matrix_is_kept_on_disk_and_a_damaged_file_is_rebuilt(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_the_matrix_is_kept_on_disk_and_a_damaged_file_is_rebuilt(tmp_path: Path
     saved.write_bytes(b"not a matrix")
     clear_cache()
     assert np.allclose(KnnScorer(emb, EXAMPLES, cache_dir=tmp_path).matrix, first)
-    assert emb.calls == calls + 1
+    assert emb.calls > calls  # embedded again (one call per text in query mode)
 
 
 def test_mean_turns_the_vote_into_a_number() -> None:
@@ -117,3 +117,27 @@ def test_the_shipped_embedder_tells_thanks_from_a_request(embedder: Embedder) ->
     assert [talk.classify(t).kind for t in thanks] == ["thanks"] * len(thanks)
     assert not talk.classify("thanks, where is my order #1042?").is_small_talk
     assert not talk.classify("hi, my parcel is late").is_small_talk
+
+
+class _Prompted(HashEmbedder):
+    """Queries and documents embedded differently, as EmbeddingGemma does (its prompts)."""
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return super().embed_documents([f"passage {t}" for t in texts])
+
+    def embed_query(self, text: str) -> list[float]:
+        return super().embed_query(f"query {text}")
+
+
+def test_query_and_document_modes_keep_their_own_matrices(tmp_path: Path) -> None:
+    emb = _Prompted()
+    query = KnnScorer(emb, EXAMPLES, cache_dir=tmp_path, mode="query")
+    document = KnnScorer(emb, EXAMPLES, cache_dir=tmp_path, mode="document")
+    assert not np.allclose(query.matrix, document.matrix)
+    assert np.allclose(query.matrix[0], emb.embed_query(EXAMPLES[0][1]))
+    assert np.allclose(document.matrix[0], emb.embed_documents([EXAMPLES[0][1]])[0])
+    assert len(list(tmp_path.glob("*.npy"))) == 2  # one file per mode
+    # a message is embedded the way the scorer's examples were
+    assert np.allclose(query.embed("love it perfect"), emb.embed_query("love it perfect"))
+    assert query.vote(query.embed("love it perfect")).label == "happy"
+    assert document.vote(document.embed("love it perfect")).label == "happy"

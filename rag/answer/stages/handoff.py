@@ -50,7 +50,7 @@ class SmallTalkStage:
         self.verdict = verdict
 
     def draft(self, turn: TurnContext) -> Drafting:
-        kind = self.verdict(turn.message).kind or "greeting"
+        kind = self.verdict(turn).kind or "greeting"
         return whole(
             Draft(text=reply(kind, turn.language), mode="small_talk", intent=f"small_talk:{kind}")
         )

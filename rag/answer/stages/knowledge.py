@@ -16,10 +16,13 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from rag.answer.draft import Draft, Drafting, Event, ms
 from rag.answer.generation import NO_ANSWER, Generated, Generation
 from rag.answer.turn import TurnContext
 from rag.guardrails.injection import instructs, looks_like_injection
+from rag.knowledge.asks import asked_cells
 from rag.knowledge.context import ContextSelector, Snippet, safe_sentences
 from rag.knowledge.facts import PATH_SEP, STATEMENT_SEP, Fact, fact_to_dict
 from rag.knowledge.retrieval import Retriever
@@ -53,7 +56,12 @@ class KnowledgeStage:
         t = time.perf_counter()
         filters = SearchFilters(market=turn.country)
         # facts are chosen from the documents of a wider net of hits than the passages
-        wide = self.retriever.search(turn.query, max(WIDE_K, self.retriever.settings.k), filters)
+        wide = self.retriever.search(
+            turn.query,
+            max(WIDE_K, self.retriever.settings.k),
+            filters,
+            query_vector=turn.query_vector,  # the turn's one message vector, when it fits
+        )
         res = replace(wide, hits=wide.hits[: self.retriever.settings.k])
         timings = {"retrieve": ms(t)}
         top = res.hits[0].chunk.doc_type if res.hits else None
@@ -73,15 +81,16 @@ class KnowledgeStage:
             return replace(base, text=faq[0], sources=(faq[1],), mode="faq")
         if self.facts is not None and self.facts.available():
             t = time.perf_counter()
-            entities = self.facts.entities(turn.query, lang, turn.country)
+            entities = self.facts.entities(turn.query, lang, turn.country, message=turn.message)
             chosen = self.facts.select(
                 wide.query_vector, wide.hits, entities, budget_tokens=self.settings.facts_tokens
             )
             timings = {**timings, "select": ms(t)}
-            if not chosen or chosen[0].score < self.settings.min_fact_score:
+            if not chosen or max(s.relevance for s in chosen) < self.settings.min_fact_score:
                 # no fact in the question's scope is close enough: honestly absent
                 return replace(base, timings=timings)
-            return (yield from self._from_facts(turn, replace(base, timings=timings), wide, chosen))
+            base = replace(base, timings=timings)
+            return (yield from self._from_facts(turn, base, wide, chosen, entities.asks))
         snippets = [
             sn
             for sn in self.selector.select(
@@ -104,16 +113,22 @@ class KnowledgeStage:
         )
 
     def _from_facts(
-        self, turn: TurnContext, base: Draft, res: SearchResult, chosen: list[Selected]
+        self,
+        turn: TurnContext,
+        base: Draft,
+        res: SearchResult,
+        chosen: list[Selected],
+        asks: frozenset[str] = frozenset(),
     ) -> Drafting:
         """The answer facts, quoted when the shopper reads their language (or no model is
         configured), else translated by the model and checked claim by claim; a translation
         that fails twice gives an honest "I cannot answer that" in the shopper's language,
-        never a quote in a language the shopper did not write."""
+        never a quote in a language the shopper did not write. A table row is cut to the
+        cells of the kind of quantity asked for (`asks`: a duration, an amount)."""
         lang = turn.language
         answer = self._answer_facts(chosen)
         snippets = [
-            Snippet(s.hit_index, res.hits[s.hit_index].chunk.title, line(s.fact), s.score)
+            Snippet(s.hit_index, res.hits[s.hit_index].chunk.title, line(s.fact, asks), s.score)
             for s in answer
         ]
         sourced = replace(
@@ -121,7 +136,7 @@ class KnowledgeStage:
         )
         if self.generation is None or all(same_language(s.fact, lang) for s in answer):
             mode = "facts" if all(same_language(s.fact, lang) for s in answer) else "extractive"
-            return replace(sourced, text=quoted_facts(lang, res, answer), mode=mode)
+            return replace(sourced, text=quoted_facts(lang, res, snippets), mode=mode)
         t = time.perf_counter()
         gen = yield from self.generation.write(turn.message, lang, snippets, facts=True)
         if not gen.failed and gen.problem is None:
@@ -194,8 +209,7 @@ class KnowledgeStage:
         if not entries:
             return None
         questions = [head.split(" — ", 1)[-1] for _, (head, _) in entries]
-        vecs = self.selector.vectors(questions)
-        sims = [sum(a * b for a, b in zip(res.query_vector, v, strict=True)) for v in vecs]
+        sims = (np.asarray(self.selector.vectors(questions)) @ res.query_vector).tolist()
         order = sorted(range(len(sims)), key=lambda i: -sims[i])
         best = order[0]
         runner_up = sims[order[1]] if len(order) > 1 else 0.0
@@ -243,11 +257,13 @@ def used(s: Selected) -> dict[str, Any]:
     }
 
 
-def line(f: Fact) -> str:
+def line(f: Fact, asks: frozenset[str] = frozenset()) -> str:
     """A fact as the shopper reads it: its section path (the scope: "Orders up to €150",
-    "Zones, delivery times and fees") and statement; the document's title is the source line."""
+    "Zones, delivery times and fees") and statement, a table row cut to the cells of the kind
+    of quantity asked for; the document's title is the source line."""
     path = f.heading_path[1:]
-    return f"{PATH_SEP.join(path)}{STATEMENT_SEP}{f.statement}" if path else f.statement
+    statement = asked_cells(f.statement, asks, lang=f.language) if f.kind == "row" else f.statement
+    return f"{PATH_SEP.join(path)}{STATEMENT_SEP}{statement}" if path else statement
 
 
 def same_language(f: Fact, lang: str) -> bool:
@@ -257,11 +273,11 @@ def same_language(f: Fact, lang: str) -> bool:
     return fact_lang.split("-")[0] == lang.split("-")[0]
 
 
-def quoted_facts(lang: str, res: SearchResult, answer: list[Selected]) -> str:
+def quoted_facts(lang: str, res: SearchResult, answer: list[Snippet]) -> str:
     """A localised frame around the answer facts (each with its section path: the scope it is
     about), their source, and an offer of a person."""
     title = res.hits[answer[0].hit_index].chunk.title
-    passage = "\n".join(line(s.fact) for s in answer)
+    passage = "\n".join(s.text for s in answer)
     return (
         f"{frame(lang, 'extractive_intro')}\n\n“{passage}”\n\n"
         f"{frame(lang, 'source_line', title=title)}\n{frame(lang, 'offer_human')}"
