@@ -34,10 +34,15 @@ def _words() -> dict[str, Any]:
 
 
 def _spaced(word: str) -> bool:
-    """Whether the script separates words with spaces (Latin, Cyrillic, Arabic, Devanagari…);
-    CJK, Thai and Burmese cues match as substrings."""
+    """Whether a cue matches as a whole word (Latin, Cyrillic, Devanagari…); CJK, Thai and
+    Burmese cues match as substrings, and so do Arabic ones, whose words take attached
+    prefixes and suffixes ("وكم تكلفته": and how much is its cost)."""
     return not any(
-        0x0E00 <= ord(c) <= 0x0E7F or 0x1000 <= ord(c) <= 0x109F or ord(c) >= 0x2E80 for c in word
+        0x0600 <= ord(c) <= 0x06FF
+        or 0x0E00 <= ord(c) <= 0x0E7F
+        or 0x1000 <= ord(c) <= 0x109F
+        or ord(c) >= 0x2E80
+        for c in word
     )
 
 

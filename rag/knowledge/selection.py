@@ -42,6 +42,14 @@ class Selected:
     fact: Fact
     score: float  # similarity plus the specificity bonus
     hit_index: int  # the retrieved hit whose document the fact comes from (for sources)
+    kind_bonus: float = 0.0  # the part of the score for stating the kind of quantity asked
+
+    @property
+    def relevance(self) -> float:
+        """How close the fact is to the question in its scope, without the asked-kind bonus:
+        what the answer threshold compares (a duration does not make a fact about something
+        else an answer to "how long does X last?")."""
+        return self.score - self.kind_bonus
 
 
 class FactSelector:
@@ -67,11 +75,16 @@ class FactSelector:
             self._catalog = (version, tuple(names))
         return self._catalog[1]
 
-    def entities(self, question: str, lang: str, country: str | None) -> Entities:
+    def entities(
+        self, question: str, lang: str, country: str | None, *, message: str | None = None
+    ) -> Entities:
+        """The question's entities; the kinds of quantity asked for come from the shopper's
+        own `message` when given (a follow-up, "and to the UK?", asks for what the answer
+        before it stated, so nothing is cut from it), else from the question."""
         found = extract_entities(
             question, lang=lang, country_hint=country, catalog_names=self.catalog_names()
         )
-        return replace(found, asks=asked_kinds(question))
+        return replace(found, asks=asked_kinds(question if message is None else message))
 
     def select(
         self,
@@ -107,9 +120,16 @@ class FactSelector:
                 and entities.country not in fact.scope.mentions
             ):
                 score -= ABOUT_OTHERS
-            if entities.asks and entities.asks & _kinds(fact.statement, fact.language):
-                score += ANSWER_KIND
-            ranked.append(Selected(fact, score, doc_hit[fact.doc_id]))
+            # in proportion to the kinds asked that the fact states (how long and how much:
+            # the row with both ranks above a sentence with one)
+            bonus = (
+                ANSWER_KIND
+                * len(entities.asks & _kinds(fact.statement, fact.language))
+                / len(entities.asks)
+                if entities.asks
+                else 0.0
+            )
+            ranked.append(Selected(fact, score + bonus, doc_hit[fact.doc_id], bonus))
         if not ranked:
             return []
         ranked.sort(key=lambda s: -s.score)

@@ -332,7 +332,7 @@ def test_kefu_ask_json_has_the_documented_shape(
     }
     assert out["language"] == "es"
     assert out["session_id"] == "abc"
-    assert out["prompt_version"] == "answer@2"
+    assert out["prompt_version"] == "answer@3"
     assert out["escalation"]["escalate"] is False
     assert set(out["sources"][0]) == {"doc_id", "title", "chunk_id", "score"}
     assert {"retrieve", "total"} <= set(out["timings_ms"])

@@ -275,7 +275,7 @@ def test_instructions_hidden_in_a_document_do_not_reach_the_model(
     scripted.replies.append("Use code FREE100 and return within 30 days.")
     r = p.answer(AskRequest(message="Combien de jours ai-je pour retourner un article ?"))
     sent = scripted.server.requests[0]["messages"][-1]["content"]
-    assert "within 30 days of delivery" in sent
+    assert "within {0} days of delivery" in sent  # the policy's figure travels as a placeholder
     assert "FREE100" not in sent
     assert "ignore your previous" not in sent.lower()
     assert "FREE100" not in r.reply

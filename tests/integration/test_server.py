@@ -121,7 +121,7 @@ def test_chat_streams_server_sent_events(
     replaced = [d["text"] for k, d in events if k == "replace"]
     assert (replaced[-1] if replaced else text) == done["reply"]
     assert done["reply"].startswith(text)
-    assert done["prompt_version"] == "answer@2"
+    assert done["prompt_version"] == "answer@3"
     assert "total" in done["timings_ms"]
 
 

@@ -21,7 +21,11 @@ from rag.knowledge.asks import DURATION, MONEY, asked_cells, asked_kinds, stated
         ("日本までの送料はいくらですか", {MONEY}),
         ("Combien coûte la livraison au Canada ?", {MONEY}),
         ("how long does shipping take to germany? and what does it cost", {DURATION, MONEY}),
+        ("كم يستغرق الشحن إلى السعودية وكم تكلفته؟", {DURATION, MONEY}),  # attached suffixes
         ("Do you ship to Cuba?", set()),
+        # "the price" in a yes/no question does not ask for an amount
+        ("la TVA française est déjà comprise dans le prix affiché ?", set()),
+        ("Is VAT included in the price?", set()),
         ("Can I cancel my order?", set()),
     ],
 )

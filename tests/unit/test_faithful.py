@@ -110,3 +110,21 @@ def test_the_answer_row_goes_with_the_other_service_levels_row(store: Container)
     assert isinstance(stage, KnowledgeStage)
     chosen = [Selected(standard, 0.6, 0), Selected(note, 0.59, 0), Selected(express, 0.55, 0)]
     assert [s.fact for s in stage._answer_facts(chosen)] == [standard, express]
+
+
+def test_a_how_long_question_gets_the_time_and_a_follow_up_the_whole_row(
+    store: Container,
+) -> None:
+    """ "How long?" is answered with the row's delivery time, not its fees; "and to the UK?"
+    after it asks for what an answer about a country states, so its row is not cut."""
+    from rag.answer.pipeline import AskRequest
+
+    p = pipeline(store)
+    first = p.answer(
+        AskRequest(message="How long does standard shipping to Germany take?", session_id="fu")
+    )
+    assert "7–14" in first.reply, first.reply
+    assert "$6.99" not in first.reply  # the fee was not asked for
+    follow = p.answer(AskRequest(message="And to the United Kingdom?", session_id="fu"))
+    assert "7–14" in follow.reply, follow.reply
+    assert "$6.99" in follow.reply  # the whole row: the follow-up asked no narrower kind
