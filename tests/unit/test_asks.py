@@ -20,6 +20,11 @@ from rag.knowledge.asks import DURATION, MONEY, asked_cells, asked_kinds, stated
         ("Usafirishaji kwenda Kenya unachukua siku ngapi?", {DURATION}),
         ("日本までの送料はいくらですか", {MONEY}),
         ("Combien coûte la livraison au Canada ?", {MONEY}),
+        (
+            "la livraison express vers la Belgique ça coûte combien et ça prend combien de temps",
+            {DURATION, MONEY},
+        ),
+        ("¿Envían a Costa Rica?", set()),
         ("how long does shipping take to germany? and what does it cost", {DURATION, MONEY}),
         ("كم يستغرق الشحن إلى السعودية وكم تكلفته؟", {DURATION, MONEY}),  # attached suffixes
         ("Do you ship to Cuba?", set()),
