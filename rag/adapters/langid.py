@@ -60,6 +60,10 @@ class CldFastTextDetector:
             pass
         if lang == "und":
             lang, conf = self._fasttext(t)
+        if lang == "ja" and hint != "ja":
+            # Japanese is written with kana (checked above); Han characters alone are Chinese
+            # ("墨西哥能在OXXO付现金吗" was read as Japanese)
+            lang = "zh"
         short = len(_LETTERS.findall(t)) < self.short_chars
         if hint and ((short and conf < 0.9) or conf < 0.5):
             return hint, max(conf, 0.5)

@@ -18,7 +18,7 @@ from rag.answer.draft import Event
 from rag.answer.masking import Masked, Unmasker, mask
 from rag.answer.prompts import Prompt
 from rag.errors import KefuError
-from rag.guardrails.claims import claim_problem, strip_verdict
+from rag.guardrails.claims import claim_problem, place_problem, strip_verdict
 from rag.guardrails.grounding import repeats_question, ungrounded_numbers, wrong_language
 from rag.guardrails.injection import leaks
 from rag.guardrails.pii import redact
@@ -71,12 +71,15 @@ class DraftChecks:
         *,
         facts: bool = False,
         figures_kept: bool = False,
+        places: Sequence[str] = (),
     ) -> str | None:
         """`allowed` is the context the draft may draw on, the shopper's question last; with
         `facts`, the context is selected facts (the answer fact first) and every claim of the
         draft is checked against them (rag.guardrails.claims). `figures_kept`: the facts'
         figures were placeholders whose presence was checked already (a digit inside a name,
-        "4PX", may then be left out with the name)."""
+        "4PX", may then be left out with the name). A country the draft names must be named by
+        a fact, the question or one of `places` (the facts' document titles: "Japanese
+        shoppers" in a fact from the Japan page may become "shoppers in Japan")."""
         if not draft or NO_ANSWER in draft:
             return NO_ANSWER
         # over facts the model translates them and never sees the question: it cannot echo it
@@ -86,7 +89,9 @@ class DraftChecks:
         if leak:
             return leak
         if facts:
-            problem = claim_problem(draft, allowed[:-1], allowed[-1])
+            problem = claim_problem(draft, allowed[:-1], allowed[-1]) or place_problem(
+                draft, [*allowed, *places], lang
+            )
             if problem:
                 return problem
             missing = None if figures_kept else _missing_numbers(draft, allowed[:-1])
@@ -149,6 +154,7 @@ class Generation:
             )
         messages = [Message("system", system), Message("user", user)]
         allowed = [s.text for s in snippets] + [message]
+        places = sorted({s.title for s in snippets})  # countries in scope besides the facts'
         deadline = time.monotonic() + self.llm_settings.timeout_s
         usage = Usage()
         streamed = False
@@ -180,7 +186,9 @@ class Generation:
                     yield Event("token", tail)
             draft = self._clean(red.restore("".join(pieces).strip()), lang, facts)
             usage += first.usage or Usage()
-            problem = self._verdict("".join(raw), draft, lang, allowed, masked, facts=facts)
+            problem = self._verdict(
+                "".join(raw), draft, lang, allowed, masked, facts=facts, places=places
+            )
             if problem and problem != NO_ANSWER:
                 part = "translate_strict" if facts else "strict_suffix"
                 strict = self.prompt.render(part, problem=problem, language_name=lname)
@@ -189,7 +197,9 @@ class Generation:
                 text = masked.restore(retry) if masked is not None else retry
                 draft = self._clean(red.restore(text.strip()), lang, facts)
                 usage += again.usage or Usage()
-                problem = self._verdict(retry, draft, lang, allowed, masked, facts=facts)
+                problem = self._verdict(
+                    retry, draft, lang, allowed, masked, facts=facts, places=places
+                )
         except (_Timeout, KefuError) as exc:
             log.warning("LLM unavailable (%s); the stage falls back", exc.__class__.__name__)
             shown = "".join(pieces) if streamed else ""
@@ -206,6 +216,7 @@ class Generation:
         masked: Masked | None,
         *,
         facts: bool,
+        places: Sequence[str] = (),
     ) -> str | None:
         """The draft's problem: a placeholder dropped or invented (when the figures were
         masked), then the checks on the draft with its figures restored."""
@@ -214,7 +225,9 @@ class Generation:
             if problem:
                 return problem
         kept = masked is not None
-        return self.checks.verdict(draft, lang, allowed, facts=facts, figures_kept=kept)
+        return self.checks.verdict(
+            draft, lang, allowed, facts=facts, figures_kept=kept, places=places
+        )
 
     @staticmethod
     def _clean(draft: str, lang: str, facts: bool) -> str:

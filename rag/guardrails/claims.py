@@ -19,6 +19,7 @@ import yaml
 
 from rag.guardrails.grounding import ungrounded_numbers
 from rag.knowledge.blocks import quantities_in
+from rag.knowledge.regions import countries_named
 from rag.textutil import numbers_in
 
 
@@ -89,4 +90,16 @@ def claim_problem(reply: str, facts: Sequence[str], question: str) -> str | None
         for x, y in ((a, b), (b, a)):
             if x in said and y not in said and x not in singles | whole:
                 return f"range cut: give {a}–{b} whole"
+    return None
+
+
+def place_problem(reply: str, facts: Sequence[str], lang: str) -> str | None:
+    """A country the reply names that none of `facts` names (a translation that turned
+    Switzerland into Sweden, or Mexico into the USA), or None. Names are read in the reply's
+    language and in English; regions ("EU", "Europe") are not checked."""
+    langs = tuple(dict.fromkeys((lang.split("-")[0], "en")))
+    known = set(countries_named("\n".join(facts), langs))
+    extra = [c for c in countries_named(reply, langs) if c not in known]
+    if extra:
+        return "countries not in FACTS: " + ", ".join(extra)
     return None
