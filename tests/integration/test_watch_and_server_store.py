@@ -42,7 +42,9 @@ def test_watch_makes_an_edit_searchable_within_seconds(
         )
         deadline = time.monotonic() + 30
         found = False
-        while time.monotonic() < deadline and not found:
+        # the new chunks are searchable before the sync returns (its facts come after them):
+        # wait for both
+        while time.monotonic() < deadline and not (found and syncs):
             time.sleep(0.2)
             chunks = c.index.document_chunks("hours.md")
             found = any("22:00" in ch.text for ch in chunks)
