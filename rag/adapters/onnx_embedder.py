@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ModelUnavailable
-from rag.priority import MicroBatcher, PriorityLock, in_background
+from rag.priority import MicroBatcher, PriorityLock
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +108,7 @@ class OnnxEmbedder:
         return vectors
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        if not in_background():
-            return self.batcher.embed("document", texts)
-        # ingest takes the lock one batch at a time, so a shopper's question waits for one
-        # batch at most
-        vectors: list[list[float]] = []
-        for i in range(0, len(texts), self.batch_size):
-            with self.lock.hold():
-                vectors.extend(self._encode("document", list(texts[i : i + self.batch_size])))
-        return vectors
+        return self.batcher.documents(texts, self.batch_size)
 
     def embed_query(self, text: str) -> list[float]:
         return self.batcher.embed("query", [text])[0]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rag.errors import ModelUnavailable
-from rag.priority import MicroBatcher, PriorityLock, in_background
+from rag.priority import MicroBatcher, PriorityLock
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +69,7 @@ class SentenceTransformerEmbedder:
         )
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        if not in_background():
-            return self.batcher.embed("document", texts)
-        # background work (ingest) takes the lock one batch at a time, so that a shopper's
-        # question waits for one batch at most
-        vectors: list[list[float]] = []
-        for i in range(0, len(texts), self.batch_size):
-            with self.lock.hold():
-                out = self._encode("document", list(texts[i : i + self.batch_size]))
-            vectors.extend(list(map(float, v)) for v in out)
-        return vectors
+        return self.batcher.documents(texts, self.batch_size)
 
     def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
         """Several queries in one call (the classifiers' examples in query mode)."""

@@ -92,6 +92,7 @@ def test_a_shared_vector_is_used_as_given(classifier: SmallTalkClassifier) -> No
     emb = classifier.knn.embedder
     assert isinstance(emb, HashEmbedder)
     vector = classifier.knn.embed("good morning")
+    classifier.classify("hello")  # the examples' matrix is built (embedded) on first use
     calls = emb.calls
     assert classifier.classify("good morning", vector=vector).kind == "greeting"
     assert emb.calls == calls
