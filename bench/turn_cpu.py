@@ -33,6 +33,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import chromadb
+import numpy as np
 
 from ingest.service import build_ingestor
 from rag.answer.pipeline import AnswerPipeline, AskRequest
@@ -125,7 +126,9 @@ def main() -> None:
 
     for i, w in enumerate(WARM_UP):  # models and example matrices loaded, caches primed
         turn({"question": w}, f"warm-{i}")
-        collection.query(query_embeddings=[c.embedder.embed_query(w)], n_results=k)
+        collection.query(
+            query_embeddings=np.asarray([c.embedder.embed_query(w)], dtype=np.float32), n_results=k
+        )
 
     asked = questions(args.questions)
     kefu: list[dict[str, float]] = []
@@ -139,7 +142,7 @@ def main() -> None:
 
         def raw(text: str = q["question"]) -> None:
             vector = c.embedder.embed_query(text)
-            collection.query(query_embeddings=[vector], n_results=k)
+            collection.query(query_embeddings=np.asarray([vector], dtype=np.float32), n_results=k)
 
         cpu, wall = timed(raw)
         raw_cpu.append(cpu)

@@ -27,4 +27,5 @@ def build_ingestor(c: Container) -> Ingestor:
             max_pdf_pages=s.max_pdf_pages,
         ),
         embed_batch=s.embed_batch,
+        write_batch=s.write_batch,
     )

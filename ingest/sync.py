@@ -144,6 +144,7 @@ class Ingestor:
         chunker: Chunker,
         options: LoadOptions,
         embed_batch: int = 16,
+        write_batch: int = 256,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -151,6 +152,7 @@ class Ingestor:
         self.chunker = chunker
         self.options = options
         self.embed_batch = max(1, embed_batch)
+        self.write_batch = max(1, write_batch)
 
     # -- public operations --------------------------------------------------------------------
     def sync(
@@ -290,16 +292,55 @@ class Ingestor:
             self.index.replace_facts(
                 doc.doc_id, facts, self._embed([f.text for f in facts], report, control)
             )
-        for i, (doc, h) in enumerate(todo, start=len(recompile)):
+        # documents are embedded and written in groups of about `write_batch` texts: full
+        # embedder batches and one vector-store write per group (a 10,000-product catalog is
+        # not 10,000 small writes); each group is written atomically, so a crash leaves every
+        # document wholly old or wholly new
+        group: list[tuple[SourceDocument, list[Chunk], list[Fact]]] = []
+        done = len(recompile)
+        for doc, h in todo:
+            group.append((doc, self._chunks(doc, h), self._facts(doc, catalog)))
+            if sum(len(ch) + len(fa) for _, ch, fa in group) >= self.write_batch:
+                if progress:
+                    progress("embedding", done, total)
+                self._write(group, current, report, control)
+                done += len(group)
+                group = []
+        if group:
             if progress:
-                progress("embedding", i, total)
-            chunks = self._chunks(doc, h)
-            vectors = self._embed([c.text for c in chunks], report, control)
-            facts = self._facts(doc, catalog)
-            fact_vectors = self._embed([f.text for f in facts], report, control)
-            self.index.replace_document(chunks, vectors, facts, fact_vectors)
-            # sentences are screened again when a reply is built (rag.knowledge.context); here the
-            # seller learns that some text of the document will never be used
+                progress("embedding", done, total)
+            self._write(group, current, report, control)
+        if progress:
+            progress("embedding", total, total)
+        # every indexed document's facts are now this compiler's (a partial `add` is not enough)
+        if not self.index.facts_current() and {d.doc_id for d in docs} >= {
+            info.doc_id for info in self.index.documents()
+        }:
+            self.index.mark_facts_current()
+
+    def _write(
+        self,
+        group: list[tuple[SourceDocument, list[Chunk], list[Fact]]],
+        current: dict[str, str],
+        report: SyncReport,
+        control: JobControl,
+    ) -> None:
+        texts = [
+            t
+            for _, chunks, facts in group
+            for t in [c.text for c in chunks] + [f.text for f in facts]
+        ]
+        vectors = self._embed(texts, report, control)
+        items = []
+        at = 0
+        for _, chunks, facts in group:
+            n, m = len(chunks), len(facts)
+            items.append((chunks, vectors[at : at + n], facts, vectors[at + n : at + n + m]))
+            at += n + m
+        self.index.replace_documents(items)
+        for doc, chunks, facts in group:
+            # sentences are screened again when a reply is built (rag.knowledge.context); here
+            # the seller learns that some text of the document will never be used
             flagged = sum(1 for sent in sentences("\n" + doc.text) if instructs(sent))
             if flagged:
                 log.warning(
@@ -309,13 +350,6 @@ class Ingestor:
             report.chunks_embedded += len(chunks)
             report.facts_embedded += len(facts)
             (report.updated if doc.doc_id in current else report.added).append(doc.doc_id)
-        if progress:
-            progress("embedding", total, total)
-        # every indexed document's facts are now this compiler's (a partial `add` is not enough)
-        if not self.index.facts_current() and {d.doc_id for d in docs} >= {
-            info.doc_id for info in self.index.documents()
-        }:
-            self.index.mark_facts_current()
 
     def _embed(
         self, texts: list[str], report: SyncReport, control: JobControl

@@ -85,6 +85,9 @@ class IngestSettings(BaseModel):
     job_timeout_s: float = 900.0
     # chunks embedded per batch; a shopper's question waits for at most one batch
     embed_batch: int = 16
+    # documents are embedded and written in groups of about this many texts (chunks + facts),
+    # one vector-store write per group; each group is written atomically
+    write_batch: int = 256
     watch_debounce_s: float = 1.0
     currency: str = "USD"  # catalog prices are in this currency
 

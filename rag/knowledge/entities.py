@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from babel.numbers import get_territory_currencies, list_currencies
 
-from rag.knowledge.regions import countries_in, find_places, norm, regions_of
+from rag.knowledge.regions import countries_in, find_places, norm, regions_of, spaceless
 from rag.knowledge.scope import Scope, segment, service_level, services_compatible
 from rag.lang.countries import CODE_ALIASES
 
@@ -174,23 +174,83 @@ def _content_words(name: str) -> list[str]:
     return [w for w in re.findall(r"[^\W\d_]{3,}", norm(name)) if w not in _STOP]
 
 
+class CatalogMatcher:
+    """Finds the catalog names (product titles, SKUs) a text mentions: the whole name, or two
+    of its words in a row ("power bank" names "Slim Power Bank 10000 mAh"; "power banks" too).
+
+    Built once per catalog: names are indexed by their first word and by their word pairs, so
+    a text is checked only against the names that share a word with it (a 10,000-product
+    catalog costs a few dictionary look-ups per question, not 20,000 regex searches). Names in
+    a script without spaces (CJK, Thai, ...) are few and are always checked in full."""
+
+    def __init__(self, catalog_names: Iterable[str]) -> None:
+        self.names = tuple(dict.fromkeys(catalog_names))
+        self._whole: dict[str, list[int]] = {}
+        self._pairs: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        for i, name in enumerate(self.names):
+            n = norm(name).strip()
+            if not n:
+                continue
+            first = re.match(r"\w+", n)
+            words = _content_words(name)
+            if first is None or first.start() != 0 or spaceless(n):
+                self._always.append(i)
+                continue
+            self._whole.setdefault(first.group(), []).append(i)
+            for a, b in pairwise(words):
+                self._pairs.setdefault(f"{a} {b}", []).append(i)
+
+    def _whole_candidates(self, t: str) -> set[int]:
+        found = set(self._always)
+        for tok in set(re.findall(r"\w+", t)):
+            found.update(self._whole.get(tok, ()))
+        return found
+
+    def _pair_candidates(self, t: str) -> set[int]:
+        found = set(self._always)
+        words = re.findall(r"[^\W\d_]{3,}", t)
+        for a, b in pairwise(words):
+            for second in {b, b[:-1], b[:-2]}:  # "power banks", "boxes"
+                found.update(self._pairs.get(f"{a} {second}", ()))
+        return found
+
+    def named(self, text: str) -> list[str]:
+        """Names the text states whole first, then names two of whose words in a row it states
+        outside those: "Nordic Oak Desk Lamp 17" names that lamp, not every desk lamp."""
+        t = norm(text)
+        whole: dict[int, str] = {}
+        spans: list[tuple[int, int]] = []
+        for i in sorted(self._whole_candidates(t)):
+            n = norm(self.names[i]).strip()
+            hits = list(re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", t))
+            if hits:
+                whole[i] = self.names[i]
+                spans.extend(m.span() for m in hits)
+        rest = t
+        for a, b in sorted(spans, reverse=True):
+            rest = rest[:a] + " | " + rest[b:]
+        for i in sorted(self._pair_candidates(rest) - set(whole)):
+            name = self.names[i]
+            pairs = [f"{a} {b}" for a, b in pairwise(_content_words(name))]
+            if any(re.search(rf"(?<!\w){re.escape(p)}(?:e?s)?(?!\w)", rest) for p in pairs):
+                whole[i] = name
+        return [whole[i] for i in sorted(whole)]
+
+
+@lru_cache(maxsize=8)
+def catalog_matcher(catalog_names: tuple[str, ...]) -> CatalogMatcher:
+    """The matcher of a catalog (cached: a store's names change only when it is synced)."""
+    return CatalogMatcher(catalog_names)
+
+
 def products_named(text: str, catalog_names: Iterable[str]) -> list[str]:
     """The catalog names (product titles, SKUs) a text mentions: the whole name, or two of its
     words in a row ("power bank" names "Slim Power Bank 10000 mAh"; "power banks" too)."""
-    t = norm(text)
-    found: list[str] = []
-    for name in catalog_names:
-        n = norm(name).strip()
-        if not n:
-            continue
-        if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", t):
-            found.append(name)
-            continue
-        words = _content_words(name)
-        pairs = [f"{a} {b}" for a, b in pairwise(words)]
-        if any(re.search(rf"(?<!\w){re.escape(p)}(?:e?s)?(?!\w)", t) for p in pairs):
-            found.append(name)
-    return list(dict.fromkeys(found))
+    names = catalog_names if isinstance(catalog_names, tuple) else tuple(catalog_names)
+    if not names:
+        return []
+    return catalog_matcher(names).named(text)
 
 
 # ---- questions ---------------------------------------------------------------------------

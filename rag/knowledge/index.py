@@ -145,44 +145,69 @@ class KnowledgeIndex:
     ) -> None:
         """Make `chunks` (and the document's compiled `facts`) its active version, atomically
         for readers."""
-        if not chunks:
+        self.replace_documents([(chunks, vectors, facts, fact_vectors)])
+
+    def replace_documents(
+        self,
+        items: Sequence[
+            tuple[
+                Sequence[Chunk],
+                Sequence[Sequence[float]],
+                Sequence[Fact],
+                Sequence[Sequence[float]],
+            ]
+        ],
+    ) -> None:
+        """Make each item's chunks (and its document's compiled facts) that document's active
+        version: one vector-store write and one transaction for all of them, so readers see
+        every document of the group old or every one new."""
+        if any(not chunks for chunks, *_ in items):
             raise ValueError("a document needs at least one chunk")
-        first = chunks[0]
-        doc_id = first.doc_id
-        old_ids = self.chunk_ids(doc_id)
+        if not items:
+            return
+        old_ids = {chunks[0].doc_id: self.chunk_ids(chunks[0].doc_id) for chunks, *_ in items}
+        all_chunks = [c for chunks, *_ in items for c in chunks]
         self._vectors.upsert(
-            [c.chunk_id for c in chunks],
-            vectors,
-            [self._vector_metadata(c) for c in chunks],
+            [c.chunk_id for c in all_chunks],
+            [v for _, vectors, *_ in items for v in vectors],
+            [self._vector_metadata(c) for c in all_chunks],
         )
         with self._tx() as db:
-            self._delete_rows(db, doc_id)
-            db.execute(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    doc_id,
-                    first.source,
-                    first.title,
-                    first.doc_type,
-                    first.language,
-                    ",".join(first.markets),
-                    first.content_hash,
-                    len(chunks),
-                    first.ingested_at,
-                    first.embedding_model,
-                ),
-            )
-            db.executemany(
-                "INSERT INTO chunks(chunk_id, doc_id, position, text, extra) VALUES (?,?,?,?,?)",
-                [(c.chunk_id, doc_id, c.position, c.text, json.dumps(c.extra)) for c in chunks],
-            )
-            db.executemany(
-                "INSERT INTO chunks_fts(chunk_id, lex) VALUES (?, ?)",
-                [(c.chunk_id, " ".join(lexical_tokens(c.title + "\n" + c.text))) for c in chunks],
-            )
-            self._write_facts(db, doc_id, facts, fact_vectors)
+            for chunks, _, facts, fact_vectors in items:
+                first = chunks[0]
+                doc_id = first.doc_id
+                self._delete_rows(db, doc_id)
+                db.execute(
+                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        doc_id,
+                        first.source,
+                        first.title,
+                        first.doc_type,
+                        first.language,
+                        ",".join(first.markets),
+                        first.content_hash,
+                        len(chunks),
+                        first.ingested_at,
+                        first.embedding_model,
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO chunks(chunk_id, doc_id, position, text, extra) "
+                    "VALUES (?,?,?,?,?)",
+                    [(c.chunk_id, doc_id, c.position, c.text, json.dumps(c.extra)) for c in chunks],
+                )
+                db.executemany(
+                    "INSERT INTO chunks_fts(chunk_id, lex) VALUES (?, ?)",
+                    [
+                        (c.chunk_id, " ".join(lexical_tokens(c.title + "\n" + c.text)))
+                        for c in chunks
+                    ],
+                )
+                self._write_facts(db, doc_id, facts, fact_vectors)
             self._bump_version(db)
-        stale = sorted(set(old_ids) - {c.chunk_id for c in chunks})
+        kept = {c.chunk_id for c in all_chunks}
+        stale = sorted({i for ids in old_ids.values() for i in ids} - kept)
         if stale:
             self._vectors.delete(stale)
 

@@ -37,7 +37,7 @@ def norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
 
 
-def _cjk(text: str) -> bool:
+def spaceless(text: str) -> bool:
     """Whether a name is written in a script without spaces between words (CJK, Thai, Lao,
     Khmer, Burmese), where it is found inside a run of text rather than as a whole word."""
     return any(
@@ -190,7 +190,7 @@ def _place_names(langs: tuple[str, ...]) -> list[tuple[str, Place, bool]]:
         original = _region_original_names().get(name, name)
         if name.isdigit():
             continue  # M.49 codes are not written in prose; "030" is a number there
-        if len(name) >= _MIN_LATIN_NAME or _cjk(name) or original.isupper():
+        if len(name) >= _MIN_LATIN_NAME or spaceless(name) or original.isupper():
             add(original, Place(region=key))
     for lang in sorted({"en", *langs}):
         try:
@@ -198,7 +198,7 @@ def _place_names(langs: tuple[str, ...]) -> list[tuple[str, Place, bool]]:
         except (ValueError, UnknownLocaleError):
             continue
         for code, name in territories.items():
-            if _is_country(code) and (len(name) >= _MIN_LATIN_NAME or _cjk(name)):
+            if _is_country(code) and (len(name) >= _MIN_LATIN_NAME or spaceless(name)):
                 add(str(name), Place(country=code))
     return sorted(
         ((k, p, exact) for k, (p, exact) in names.items()), key=lambda item: -len(item[0])
@@ -231,7 +231,7 @@ def find_places(text: str, langs: Iterable[str] = ("en",)) -> list[Place]:
         haystack = exact_text if exact else folded
         if name not in haystack:
             continue
-        pattern = re.escape(name) if _cjk(name) else rf"(?<!\w){re.escape(name)}(?![\w$])"
+        pattern = re.escape(name) if spaceless(name) else rf"(?<!\w){re.escape(name)}(?![\w$])"
         for m in re.finditer(pattern, haystack):
             start, end = m.span()
             if any(taken[start:end]):

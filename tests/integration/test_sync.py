@@ -145,25 +145,26 @@ def test_crash_mid_sync_leaves_the_old_index_queryable_and_next_sync_finishes(
     kb: Path, setup: tuple[Container, Ingestor], counting: CountingEmbedder
 ) -> None:
     c, ing = setup
+    ing.write_batch = 1  # one document per write group, so the crash falls between two
     ing.sync(kb)
     for rel in ("returns/returns-policy.md", "warranty/warranty.md"):
         f = kb / rel
         f.write_text(f.read_text().replace("30 days", "60 days").replace("12", "24"), "utf-8")
     # the first changed document is written, then the process dies embedding the second
     written: list[str] = []
-    real = c.index.replace_document
+    real = c.index.replace_documents
 
-    def crash_after_one(chunks: Any, *args: Any) -> None:
-        real(chunks, *args)
-        written.append(chunks[0].doc_id)
+    def crash_after_one(items: Any) -> None:
+        real(items)
+        written.extend(chunks[0].doc_id for chunks, *_ in items)
         counting.fail_after = 0
 
-    c.index.replace_document = crash_after_one  # type: ignore[method-assign]
+    c.index.replace_documents = crash_after_one  # type: ignore[method-assign]
     try:
         with pytest.raises(KeyboardInterrupt):
             ing.sync(kb)
     finally:
-        del c.index.replace_document
+        del c.index.replace_documents
         counting.fail_after = None
     assert len(written) == 1
     # each document is either wholly old or wholly new; all are still searchable
