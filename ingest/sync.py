@@ -12,6 +12,7 @@ one batch at the embedder (rag.priority).
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import logging
 import threading
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.chunking import Chunker
-from ingest.loaders import SUPPORTED, LoadOptions, load_file
+from ingest.loaders import SUPPORTED, LoadOptions, load_file, loader_version
 from rag.errors import IngestError
 from rag.guardrails.injection import instructs
 from rag.knowledge.context import sentences
@@ -170,25 +171,43 @@ class Ingestor:
             report.skipped.append(
                 {"file": p.relative_to(root).as_posix(), "reason": f"unsupported type {p.suffix}"}
             )
-        seen: set[str] = set()
         failed_files: set[str] = set()
         docs: list[SourceDocument] = []
+        # a file whose bytes (and the settings that shape its documents) are those of its last
+        # completed sync is not loaded again: its documents are unchanged (a 10,000-product
+        # catalog re-synced unchanged costs one hash of the file, not 10,000 rendered products)
+        current = self.index.hashes()
+        facts_current = self.index.facts_current()
+        unchanged_ids: list[str] = []
+        loaded: dict[str, tuple[str, list[str]]] = {}  # meta key -> (file digest, doc ids)
         for p in files:
             control.check(report)
             rel = p.relative_to(root).as_posix()
+            key, digest = f"file:{rel}|{p}", self._file_digest(p)
+            ids = self._unchanged_file(key, digest, current) if facts_current else None
+            if ids is not None:
+                unchanged_ids.extend(ids)
+                continue
             try:
-                docs.extend(load_file(p, rel, self.options))
+                got = load_file(p, rel, self.options)
             except IngestError as exc:
                 report.skipped.append({"file": rel, "reason": str(exc)})
                 failed_files.add(str(p))
+                continue
+            docs.extend(got)
+            if digest is not None:
+                loaded[key] = (digest, [d.doc_id for d in got])
         self._apply(docs, report, progress, control)
-        seen = {d.doc_id for d in docs}
+        report.unchanged.extend(unchanged_ids)
+        self._record(loaded)
+        seen = {d.doc_id for d in docs} | set(unchanged_ids)
+        present = {str(f) for f in files}
         # delete documents that came from this folder and are gone (not those that failed)
         for info in self.index.documents():
             src = Path(info.source)
             if info.doc_id in seen or str(src) in failed_files:
                 continue
-            if src.is_relative_to(root) and (not src.exists() or str(src) in map(str, files)):
+            if src.is_relative_to(root) and (not src.exists() or str(src) in present):
                 self.index.delete_document(info.doc_id)
                 report.removed.append(info.doc_id)
         self.index.set_meta("root", str(root))
@@ -210,6 +229,7 @@ class Ingestor:
         stored = self.index.get_meta("root")
         base = root or (Path(stored) if stored else None)
         docs: list[SourceDocument] = []
+        loaded: dict[str, tuple[str, list[str]]] = {}
         for p in paths:
             control.check(report)
             p = p.resolve()
@@ -221,10 +241,16 @@ class Ingestor:
             try:
                 if not p.is_file():
                     raise IngestError(f"{p.name}: no such file")
-                docs.extend(load_file(p, rel, self.options))
+                digest = self._file_digest(p)
+                got = load_file(p, rel, self.options)
             except IngestError as exc:
                 report.skipped.append({"file": str(p), "reason": str(exc)})
+                continue
+            docs.extend(got)
+            if digest is not None:
+                loaded[f"file:{rel}|{p}"] = (digest, [d.doc_id for d in got])
         self._apply(docs, report, progress, control)
+        self._record(loaded)
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -247,6 +273,62 @@ class Ingestor:
         return self.sync(root, progress=progress)
 
     # -- internals ----------------------------------------------------------------------------
+    def _file_digest(self, path: Path) -> str | None:
+        """The file's bytes and everything that shapes the documents loaded from it (None for
+        a file too large to load or unreadable: loading it gives the reason)."""
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None
+        if self.options.max_bytes is not None and size > self.options.max_bytes:
+            return None
+        h = hashlib.sha256()
+        try:
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            return None
+        h.update(
+            json.dumps(
+                [
+                    asdict(self.options),
+                    self.chunker.signature,
+                    self.embedder.name,
+                    loader_version(),
+                ],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
+        return h.hexdigest()
+
+    def _record(self, loaded: dict[str, tuple[str, list[str]]]) -> None:
+        """Remember, per file, its digest and documents once they are all written."""
+        if loaded:
+            self.index.set_metas(
+                {k: json.dumps({"digest": d, "docs": ids}) for k, (d, ids) in loaded.items()}
+            )
+
+    def _unchanged_file(
+        self, key: str, digest: str | None, current: dict[str, str]
+    ) -> list[str] | None:
+        """The documents of a file unchanged since its last completed sync, all still indexed;
+        None when it must be loaded."""
+        raw = self.index.get_meta(key) if digest is not None else None
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return None
+        ids = record.get("docs") if isinstance(record, dict) else None
+        if record.get("digest") != digest or not isinstance(ids, list):
+            return None
+        if not ids or not all(isinstance(i, str) and i in current for i in ids):
+            return None
+        return ids
+
     def doc_hash(self, doc: SourceDocument) -> str:
         payload = json.dumps(
             [

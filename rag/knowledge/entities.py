@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from babel.numbers import get_territory_currencies, list_currencies
 
-from rag.knowledge.regions import countries_in, find_places, norm, regions_of, spaceless
+from rag.knowledge.regions import countries_in, find_places, norm, regions_of
 from rag.knowledge.scope import Scope, segment, service_level, services_compatible
 from rag.lang.countries import CODE_ALIASES
 
@@ -178,64 +178,73 @@ class CatalogMatcher:
     """Finds the catalog names (product titles, SKUs) a text mentions: the whole name, or two
     of its words in a row ("power bank" names "Slim Power Bank 10000 mAh"; "power banks" too).
 
-    Built once per catalog: names are indexed by their first word and by their word pairs, so
-    a text is checked only against the names that share a word with it (a 10,000-product
-    catalog costs a few dictionary look-ups per question, not 20,000 regex searches). Names in
-    a script without spaces (CJK, Thai, ...) are few and are always checked in full."""
+    Built once per catalog: names are indexed by their words and by their word pairs, so a
+    text is checked only against the names whose words it holds in a row (a 10,000-product
+    catalog costs a few dictionary look-ups per text, not 20,000 regex searches). A name is
+    matched only where it starts and ends at a word boundary, so a text that holds it holds its
+    words as whole tokens in a row, in every script; only names that do not start with a word
+    character are checked against every text."""
 
     def __init__(self, catalog_names: Iterable[str]) -> None:
         self.names = tuple(dict.fromkeys(catalog_names))
-        self._whole: dict[str, list[int]] = {}
+        self._whole: dict[tuple[str, ...], list[int]] = {}
+        self._lengths: dict[str, set[int]] = {}  # first word -> lengths of names starting so
         self._pairs: dict[str, list[int]] = {}
         self._always: list[int] = []
         for i, name in enumerate(self.names):
             n = norm(name).strip()
             if not n:
                 continue
-            first = re.match(r"\w+", n)
-            words = _content_words(name)
-            if first is None or first.start() != 0 or spaceless(n):
+            for a, b in pairwise(_content_words(name)):
+                self._pairs.setdefault(f"{a} {b}", []).append(i)
+            if not re.match(r"\w", n):
                 self._always.append(i)
                 continue
-            self._whole.setdefault(first.group(), []).append(i)
-            for a, b in pairwise(words):
-                self._pairs.setdefault(f"{a} {b}", []).append(i)
+            key = tuple(re.findall(r"\w+", n))
+            self._whole.setdefault(key, []).append(i)
+            self._lengths.setdefault(key[0], set()).add(len(key))
 
     def _whole_candidates(self, t: str) -> set[int]:
         found = set(self._always)
-        for tok in set(re.findall(r"\w+", t)):
-            found.update(self._whole.get(tok, ()))
+        tokens = re.findall(r"\w+", t)
+        for i, tok in enumerate(tokens):
+            for n in self._lengths.get(tok, ()):
+                found.update(self._whole.get(tuple(tokens[i : i + n]), ()))
         return found
 
-    def _pair_candidates(self, t: str) -> set[int]:
-        found = set(self._always)
+    def _pair_names(self, t: str) -> set[int]:
+        """The names two of whose words the text holds in a row ("power banks" too)."""
+        found: set[int] = set()
         words = re.findall(r"[^\W\d_]{3,}", t)
         for a, b in pairwise(words):
             for second in {b, b[:-1], b[:-2]}:  # "power banks", "boxes"
-                found.update(self._pairs.get(f"{a} {second}", ()))
+                pair = f"{a} {second}"
+                names = self._pairs.get(pair)
+                if names and re.search(rf"(?<!\w){re.escape(pair)}(?:e?s)?(?!\w)", t):
+                    found.update(names)
         return found
 
     def named(self, text: str) -> list[str]:
         """Names the text states whole first, then names two of whose words in a row it states
         outside those: "Nordic Oak Desk Lamp 17" names that lamp, not every desk lamp."""
         t = norm(text)
-        whole: dict[int, str] = {}
+        whole: set[int] = set()
         spans: list[tuple[int, int]] = []
-        for i in sorted(self._whole_candidates(t)):
+        for i in self._whole_candidates(t):
             n = norm(self.names[i]).strip()
-            hits = list(re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", t))
-            if hits:
-                whole[i] = self.names[i]
-                spans.extend(m.span() for m in hits)
-        rest = t
-        for a, b in sorted(spans, reverse=True):
-            rest = rest[:a] + " | " + rest[b:]
-        for i in sorted(self._pair_candidates(rest) - set(whole)):
-            name = self.names[i]
-            pairs = [f"{a} {b}" for a, b in pairwise(_content_words(name))]
-            if any(re.search(rf"(?<!\w){re.escape(p)}(?:e?s)?(?!\w)", rest) for p in pairs):
-                whole[i] = name
-        return [whole[i] for i in sorted(whole)]
+            for m in re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", t):
+                whole.add(i)
+                spans.append(m.span())
+        pieces: list[str] = []
+        at = 0
+        for a, b in sorted(spans):  # each stated name (or names overlapping) becomes " | "
+            if b <= at:
+                continue
+            pieces += [t[at:a], " | "] if a >= at else []
+            at = b
+        rest = "".join([*pieces, t[at:]])
+        found = whole | self._pair_names(rest)
+        return [self.names[i] for i in sorted(found)]
 
 
 @lru_cache(maxsize=8)

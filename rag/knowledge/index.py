@@ -124,6 +124,13 @@ class KnowledgeIndex:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def set_metas(self, values: dict[str, str]) -> None:
+        """Several meta values in one transaction."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items())
+            )
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -272,7 +279,11 @@ class KnowledgeIndex:
         self.set_meta("embedding_model", self.embedding_model)
 
     def collect_garbage(self) -> int:
-        """Delete vectors that no active chunk references (leftovers of an interrupted write)."""
+        """Delete vectors that no active chunk references (leftovers of an interrupted write).
+        Every active chunk has its vector (vectors are written first), so there are none to look
+        for when the counts agree: a 100,000-chunk store is not listed on every sync."""
+        if self._vectors.count() <= self.chunk_count():
+            return 0
         active = set(self.all_chunk_ids())
         orphans = [i for i in self._vectors.ids() if i not in active]
         if orphans:

@@ -230,3 +230,60 @@ def test_market_filter_excludes_other_markets(kb: Path, setup: tuple[Container, 
     assert all("GB" not in h.chunk.markets for h in hits)
     gb = c.retriever.search("import VAT", 10, SearchFilters(market="GB")).hits
     assert gb[0].chunk.doc_id == "customs/uk.md"
+
+
+def test_unchanged_files_are_not_loaded_again_and_changed_or_removed_ones_are(
+    kb: Path,
+    setup: tuple[Container, Ingestor],
+    counting: CountingEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A re-sync hashes each file instead of loading it: a 10,000-product catalog that did not
+    change is not parsed again. A changed file, a file whose document was removed from the
+    index, and a file a later `add` changed and that was then put back are loaded again."""
+    import ingest.sync as sync_module
+
+    c, ing = setup
+    ing.sync(kb)
+    loads: list[str] = []
+    real = sync_module.load_file
+
+    def counting_load(path: Path, *args: Any, **kwargs: Any) -> Any:
+        loads.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(sync_module, "load_file", counting_load)
+    report = ing.sync(kb)
+    assert loads == []
+    assert sorted(report.unchanged) == [
+        "customs/uk.md",
+        "returns/returns-policy.md",
+        "warranty/warranty.md",
+    ]
+    assert report.removed == []
+    assert c.index.document_count() == 3
+
+    returns = kb / "returns/returns-policy.md"
+    original = returns.read_text(encoding="utf-8")
+    returns.write_text(original.replace("30 days", "45 days"), encoding="utf-8")
+    report = ing.sync(kb)
+    assert loads == ["returns-policy.md"]
+    assert report.updated == ["returns/returns-policy.md"]
+    assert "45 days" in _texts(c, "returns/returns-policy.md")
+
+    ing.remove(["customs/uk.md"])
+    loads.clear()
+    report = ing.sync(kb)
+    assert loads == ["uk.md"]
+    assert report.added == ["customs/uk.md"]
+
+    # changed through `add` (as the watcher does), then put back as it was at the last sync
+    returns.write_text(original.replace("30 days", "60 days"), encoding="utf-8")
+    ing.add([returns], root=kb)
+    assert "60 days" in _texts(c, "returns/returns-policy.md")
+    returns.write_text(original.replace("30 days", "45 days"), encoding="utf-8")
+    loads.clear()
+    report = ing.sync(kb)
+    assert loads == ["returns-policy.md"]
+    assert "45 days" in _texts(c, "returns/returns-policy.md")
+    assert "60 days" not in _texts(c, "returns/returns-policy.md")
