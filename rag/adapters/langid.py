@@ -15,6 +15,7 @@ import pycld2
 _CLD_FIX = {"iw": "he", "jw": "jv", "zh-Hant": "zh", "tl": "fil", "un": "und", "xxx": "und"}
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTERS = re.compile(r"\w", re.UNICODE)
 
 
@@ -50,6 +51,11 @@ class CldFastTextDetector:
             return "ja", 0.95
         if _HANGUL.search(t):
             return "ko", 0.95
+        letters = len(_LETTERS.findall(t))
+        if hint != "ja" and len(_HAN.findall(t)) * 2 > letters:
+            # mostly Han characters and no kana: Chinese (the statistical models read
+            # "陶瓷茶具是怎么包装的？怕路上摔碎" as Esperanto)
+            return "zh", 0.9
         lang, conf = "und", 0.0
         try:
             reliable, _, details = pycld2.detect(t)

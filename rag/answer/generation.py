@@ -18,7 +18,13 @@ from rag.answer.draft import Event
 from rag.answer.masking import Masked, Unmasker, mask
 from rag.answer.prompts import Prompt
 from rag.errors import KefuError
-from rag.guardrails.claims import claim_problem, place_problem, strip_verdict
+from rag.guardrails.claims import (
+    claim_problem,
+    place_problem,
+    strip_verdict,
+    unit_problem,
+    verdict_problem,
+)
 from rag.guardrails.grounding import repeats_question, ungrounded_numbers, wrong_language
 from rag.guardrails.injection import leaks
 from rag.guardrails.pii import redact
@@ -89,8 +95,11 @@ class DraftChecks:
         if leak:
             return leak
         if facts:
-            problem = claim_problem(draft, allowed[:-1], allowed[-1]) or place_problem(
-                draft, [*allowed, *places], lang
+            problem = (
+                claim_problem(draft, allowed[:-1], allowed[-1])
+                or place_problem(draft, [*allowed, *places], lang)
+                or verdict_problem(draft, allowed[:-1], lang)
+                or unit_problem(draft, allowed[:-1])
             )
             if problem:
                 return problem
@@ -192,7 +201,12 @@ class Generation:
             if problem and problem != NO_ANSWER:
                 part = "translate_strict" if facts else "strict_suffix"
                 strict = self.prompt.render(part, problem=problem, language_name=lname)
-                again = self._call([*messages[:-1], Message("user", f"{user}\n{strict}")], deadline)
+                # the rule goes with the system prompt, not after the text to translate: a small
+                # model translated an appended instruction into the reply ("您的上一次翻译违反了
+                # 规则…" reached a shopper on the golden set)
+                again = self._call(
+                    [Message("system", f"{system}\n{strict.strip()}"), messages[-1]], deadline
+                )
                 retry = "".join(again)
                 text = masked.restore(retry) if masked is not None else retry
                 draft = self._clean(red.restore(text.strip()), lang, facts)

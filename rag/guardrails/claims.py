@@ -19,7 +19,7 @@ import yaml
 
 from rag.guardrails.grounding import ungrounded_numbers
 from rag.knowledge.blocks import quantities_in
-from rag.knowledge.regions import countries_named
+from rag.knowledge.regions import countries_named, spaceless
 from rag.textutil import numbers_in
 
 
@@ -102,4 +102,127 @@ def place_problem(reply: str, facts: Sequence[str], lang: str) -> str | None:
     extra = [c for c in countries_named(reply, langs) if c not in known]
     if extra:
         return "countries not in FACTS: " + ", ".join(extra)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _polarity_words() -> dict[str, dict[str, list[str]]]:
+    raw = (files("rag.guardrails") / "data" / "verdict_polarity.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(raw)
+    assert isinstance(data, dict)
+    return {
+        str(k): {p: [str(w) for w in v.get(p, [])] for p in ("yes", "no")} for k, v in data.items()
+    }
+
+
+@lru_cache(maxsize=64)
+def _sentence_verdicts(langs: tuple[str, ...]) -> list[tuple[str, re.Pattern[str]]]:
+    """(polarity, pattern of a yes/no word opening a sentence) for these languages."""
+    out: list[tuple[str, re.Pattern[str]]] = []
+    for polarity in ("yes", "no"):
+        words = {w for lang in langs for w in _polarity_words().get(lang, {}).get(polarity, [])}
+        if not words:
+            continue
+        alts = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+        out.append(
+            (
+                polarity,
+                re.compile(
+                    rf"(?:^|[.?!。？！؟]\s*|\n\s*)(?:{alts})(?=\s*[,.!、，。！;:：]|\s*$)",
+                    re.IGNORECASE | re.MULTILINE,
+                ),
+            )
+        )
+    return out
+
+
+def _polarities(text: str, langs: tuple[str, ...]) -> set[str]:
+    t = unicodedata.normalize("NFC", text)
+    return {polarity for polarity, p in _sentence_verdicts(langs) if p.search(t)}
+
+
+def verdict_problem(reply: str, facts: Sequence[str], lang: str) -> str | None:
+    """A yes or no the reply states against the facts: both ("? Nein. … ? Ja, …"), or the one
+    the facts do not give where they give the other (a fact "… dishwasher? No. Hand wash" restated
+    with "Ja"). A verdict where the facts state none is left to the opening-verdict removal."""
+    langs = tuple(dict.fromkeys((lang.split("-")[0], "en")))
+    said = _polarities(reply, langs)
+    if not said:
+        return None
+    given = _polarities("\n".join(facts), tuple(dict.fromkeys((*langs, "es", "zh"))))
+    if len(said) > 1 and not said <= given:
+        return "states both yes and no: restate the FACTS' answer only"
+    if given and not said & given:
+        return f"says {next(iter(said))} where the FACTS say {next(iter(given))}"
+    return None
+
+
+@lru_cache(maxsize=1)
+def _unit_kinds() -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """(alphabetic unit -> kind, [(unit in a script without spaces, kind)] longest first)."""
+    raw = (files("rag.guardrails") / "data" / "units.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(raw)
+    assert isinstance(data, dict)
+    words: dict[str, str] = {}
+    glyphs: list[tuple[str, str]] = []
+    for kind, units in data.items():
+        for u in units:
+            u = unicodedata.normalize("NFC", str(u)).casefold()
+            if spaceless(u):
+                glyphs.append((u, str(kind)))
+            else:
+                words.setdefault(u, str(kind))
+    glyphs.sort(key=lambda g: -len(g[0]))
+    return words, glyphs
+
+
+_QUANTITY = re.compile(r"(\d+(?:[.,]\d+)?)(?:\s*[–—~〜-]\s*(\d+(?:[.,]\d+)?))?")
+
+
+def _unit_after(text: str) -> str | None:
+    """The kind of the time unit that follows a number ("business days", "Geschäftswochen",
+    "天"), looking at most two words ahead; None when none follows."""
+    words, glyphs = _unit_kinds()
+    head = text.lstrip()
+    for glyph, kind in glyphs:
+        if head.startswith(glyph):
+            return kind
+    tokens = re.findall(r"[^\W\d_]+", head[:60])[:2]
+    for i, tok in enumerate(tokens):
+        for n in (2, 1):  # "business days", then "days"
+            phrase = " ".join(tokens[i : i + n])
+            if phrase in words:
+                return words[phrase]
+        for unit, kind in words.items():  # the end of a compound: "geschäftswochen"
+            if len(unit) >= 4 and " " not in unit and tok.endswith(unit):
+                return kind
+    return None
+
+
+def _timed(text: str) -> set[tuple[str, str]]:
+    """(number, kind of time unit) pairs a text states: "10–18 business days" gives
+    ("10", "day") and ("18", "day")."""
+    t = unicodedata.normalize("NFC", text).casefold()
+    out: set[tuple[str, str]] = set()
+    for m in _QUANTITY.finditer(t):
+        kind = _unit_after(t[m.end() :])
+        if kind:
+            out |= {(n, kind) for n in m.groups() if n}
+    return out
+
+
+def unit_problem(reply: str, facts: Sequence[str]) -> str | None:
+    """A number the facts give in one unit of time that the reply gives in another ("10
+    business days" restated as "10 Geschäftswochen"), or None."""
+    given = _timed("\n".join(facts))
+    if not given:
+        return None
+    kinds: dict[str, set[str]] = {}
+    for n, kind in given:
+        kinds.setdefault(n, set()).add(kind)
+    for n, kind in sorted(_timed(reply)):
+        if n in kinds and kind not in kinds[n]:
+            return (
+                f"unit changed: {n} is in {'/'.join(sorted(kinds[n]))}s in the FACTS, not {kind}s"
+            )
     return None

@@ -187,8 +187,11 @@ def test_a_wrong_row_is_caught_retried_and_never_shipped(
     # both calls are counted, each as its endpoint reported it
     drafts = [wrong(req["messages"]) for req in server.requests]
     assert r.usage["completion_tokens"] == sum(len(d.split(" ")) for d in drafts)
-    assert "broke the rules" in server.requests[1]["messages"][-1]["content"]
-    assert "3–5" in server.requests[1]["messages"][-1]["content"]  # the problem is named
+    # the rule and the problem go with the system prompt; the text to translate is unchanged,
+    # so the model cannot translate the instruction into the reply
+    assert "broke the rules" in server.requests[1]["messages"][0]["content"]
+    assert "3–5" in server.requests[1]["messages"][0]["content"]  # the problem is named
+    assert server.requests[1]["messages"][-1] == server.requests[0]["messages"][-1]
     assert r.mode == "dont_know"
     assert "3–5" not in r.reply
     assert r.reply == f"{frame('fr', 'dont_know')} {frame('fr', 'offer_human')}"

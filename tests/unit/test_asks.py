@@ -14,6 +14,7 @@ from rag.knowledge.asks import DURATION, MONEY, asked_cells, asked_kinds, stated
         ("How long does shipping to Australia take?", {DURATION}),
         ("e per l'australia quanto ci vuole?", {DURATION}),
         ("whats the minimum order for free shipping to australia", {MONEY}),
+        ("发新加坡满多少包邮啊", {MONEY}),
         ("¿Cuál es el pedido mínimo para el envío gratis a Chile?", {MONEY}),
         ("¿Cuánto tarda el envío a México?", {DURATION}),
         ("Wie lange dauert der Versand nach Österreich?", {DURATION}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.guardrails.claims import claim_problem, strip_verdict
+from rag.guardrails.claims import claim_problem, strip_verdict, verdict_problem
 
 MEXICO_STANDARD = (
     "Shipping zones › Zones, delivery times and fees — Zone: 5 Latin America; Standard carrier: "
@@ -82,3 +82,52 @@ def test_other_rows_numbers_in_the_chosen_facts_are_allowed_but_not_invented_one
     facts = [MEXICO_NOTE, EXPRESS]
     assert claim_problem("Express takes 4–7 days, standard 10–18.", facts, "How long?") is None
     assert claim_problem("Express takes 3–5 days.", facts, "How long?") is not None
+
+
+SKILLET = (
+    "Frequently asked questions — Can I put the cast iron skillet or the bamboo board in the "
+    "dishwasher? No. Hand wash both and dry them right away."
+)
+
+
+def test_a_yes_inside_a_draft_against_the_facts_no_is_caught() -> None:
+    """A German restatement that echoes the question twice, "Nein" then "Ja" (seen with the
+    1.5B model on the golden set): the "Ja" contradicts the fact's "No"."""
+    draft = (
+        "Kann ich die Gusseisenpfanne in die Spülmaschine geben? Nein. Kann ich die Pfanne in "
+        "die Spülmaschine geben? Ja, von Hand waschen."
+    )
+    assert verdict_problem(draft, [SKILLET], "de")
+    assert verdict_problem("Darf sie in die Spülmaschine? Ja, natürlich.", [SKILLET], "de")
+    faithful = "Darf die Pfanne in die Spülmaschine? Nein. Beide von Hand waschen."
+    assert verdict_problem(faithful, [SKILLET], "de") is None
+
+
+def test_a_no_that_opens_a_statement_is_not_a_verdict() -> None:
+    """ "No se aceptan devoluciones" is a negation, not an answer; a reply with no yes or no is
+    left alone, and facts that give both answers allow both."""
+    assert (
+        verdict_problem("No se aceptan devoluciones de artículos usados.", [SKILLET], "es") is None
+    )
+    assert verdict_problem("Enviamos a México en 10–18 días.", [SKILLET], "es") is None
+    both = ["Do you ship to Chile? Yes.", "Can I pay in cash? No."]
+    assert verdict_problem("¿Envían a Chile? Sí. ¿Puedo pagar en efectivo? No.", both, "es") is None
+
+
+def test_a_number_given_in_another_unit_of_time_is_caught() -> None:
+    """ "10 business days" restated as "10 Geschäftswochen" (seen on the golden set) keeps the
+    number and changes the wait tenfold; a battery's runtime in hours is not a runtime in days."""
+    from rag.guardrails.claims import unit_problem
+
+    trace = [
+        "Tracking — If there is no update for 10 business days (standard) or 5 business days "
+        "(express), contact us and we open a trace with the carrier."
+    ]
+    wrong = "Wenn es 10 Geschäftswochen (Standard) oder 5 Geschäftswochen keine Aktualisierung gibt"
+    assert unit_problem(wrong, trace)
+    assert unit_problem("Nach 10 Werktagen (Standard) oder 5 Werktagen (Express)", trace) is None
+    assert unit_problem("标准快递需要4–8周。", ["Japan — standard 4–8 business days"])
+    assert unit_problem("标准快递需要4–8天。", ["Japan — standard 4–8 business days"]) is None
+    flask = ["Keeps drinks hot for 12 hours and cold for 24 hours"]
+    assert unit_problem("Mantiene caliente 12 días.", flask)
+    assert unit_problem("Mantiene caliente 12 horas y frío 24 horas.", flask) is None

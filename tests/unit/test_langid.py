@@ -14,6 +14,7 @@ detector = CldFastTextDetector()
     ("text", "lang"),
     [
         ("墨西哥能在OXXO付现金吗？要几天之内付", "zh"),  # Han only: Chinese, not Japanese
+        ("陶瓷茶具是怎么包装的？怕路上摔碎", "zh"),  # read as Esperanto by the statistical models
         ("寄到日本大概要几天？运费多少", "zh"),
         ("メキシコにはOXXOで現金払いできますか？", "ja"),  # kana: Japanese
         ("멕시코에서 OXXO 현금 결제 되나요?", "ko"),
