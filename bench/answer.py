@@ -60,6 +60,7 @@ def main() -> None:
     ttft: list[float] = []
     total: list[float] = []
     gen_rates: list[float] = []
+    prompt_tokens: list[int] = []
     modes: dict[str, int] = {}
     for _ in range(args.rounds):
         for q in QUESTIONS:
@@ -75,6 +76,8 @@ def main() -> None:
             total.append(time.perf_counter() - start)
             ttft.append(first if first is not None else total[-1])
             modes[reply.mode] = modes.get(reply.mode, 0) + 1
+            if reply.usage.get("prompt_tokens"):
+                prompt_tokens.append(int(reply.usage["prompt_tokens"]))
             gen_ms = reply.timings_ms.get("generate")
             if gen_ms and reply.usage.get("completion_tokens"):
                 gen_rates.append(reply.usage["completion_tokens"] / (gen_ms / 1000))
@@ -92,6 +95,11 @@ def main() -> None:
         print(
             f"generation            median {statistics.median(gen_rates):6.1f} tokens/s "
             "(completion tokens over the whole generate step, retries included)"
+        )
+    if prompt_tokens:
+        print(
+            f"prompt                median {statistics.median(prompt_tokens):6.0f} tokens "
+            f"over {len(prompt_tokens)} model replies (retries' prompts included)"
         )
     tmp.cleanup()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Generator, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from rag.answer.draft import Event
 from rag.answer.masking import Masked, Unmasker, mask
 from rag.answer.prompts import Prompt
-from rag.errors import KefuError
+from rag.errors import KefuError, ModelUnavailable
 from rag.guardrails.claims import (
     claim_problem,
     place_problem,
@@ -60,6 +61,23 @@ class Generated:
     streamed: bool  # the first draft's tokens went out as it was written
     usage: Usage  # the tokens of the calls that completed
     shown: str = ""  # what the shopper saw streamed (the first draft, or part of it)
+
+
+# the retry's rule translated into the reply ("您的上一次翻译违反了规则（placeholders丢失…）"
+# reached a shopper on the golden set): the words of the rule, in the languages the model
+# turns it into
+_INSTRUCTION_ECHO = re.compile(
+    r"(?i)placeholder|占位符|プレースホルダ|marcador(?:es)? de posición|platzhalter|espace réservé|"
+    r"segnaposto|espaço reservado|заполнител|broke the rules|previous (?:translation|reply)|"
+    r"违反了规则|上一次翻译|上次的翻译"
+)
+_LOOP_WINDOW = 240
+_LOOP = re.compile(r"(.{6,80}?)(?:\s*\1){4,}\s*$", re.DOTALL)
+
+
+def looping(text: str) -> bool:
+    """Whether a text ends with the same phrase five times or more in a row."""
+    return _LOOP.search(text) is not None
 
 
 class DraftChecks:
@@ -201,18 +219,20 @@ class Generation:
             if problem and problem != NO_ANSWER:
                 part = "translate_strict" if facts else "strict_suffix"
                 strict = self.prompt.render(part, problem=problem, language_name=lname)
-                # the rule goes with the system prompt, not after the text to translate: a small
-                # model translated an appended instruction into the reply ("您的上一次翻译违反了
-                # 规则…" reached a shopper on the golden set)
-                again = self._call(
-                    [Message("system", f"{system}\n{strict.strip()}"), messages[-1]], deadline
-                )
+                # the rule follows the text (the 0.5B model keeps placeholders better so than
+                # with the rule in the system prompt); a draft that translates the rule itself
+                # into the reply fails below
+                again = self._call([*messages[:-1], Message("user", f"{user}\n{strict}")], deadline)
                 retry = "".join(again)
                 text = masked.restore(retry) if masked is not None else retry
                 draft = self._clean(red.restore(text.strip()), lang, facts)
                 usage += again.usage or Usage()
-                problem = self._verdict(
-                    retry, draft, lang, allowed, masked, facts=facts, places=places
+                problem = (
+                    "repeated the instruction"
+                    if _INSTRUCTION_ECHO.search(retry)
+                    else self._verdict(
+                        retry, draft, lang, allowed, masked, facts=facts, places=places
+                    )
                 )
         except (_Timeout, KefuError) as exc:
             log.warning("LLM unavailable (%s); the stage falls back", exc.__class__.__name__)
@@ -268,6 +288,8 @@ class Generation:
         threading.Thread(
             target=self._work, args=(messages, q, cancel), daemon=True, name="kefu-llm"
         ).start()
+        tail = ""
+        pieces = 0
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -278,6 +300,12 @@ class Generation:
                 except queue.Empty as exc:
                     raise _Timeout() from exc
                 if isinstance(item, str):
+                    tail = (tail + item)[-_LOOP_WINDOW:]
+                    pieces += 1
+                    if pieces % 8 == 0 and looping(tail):
+                        # a small model writing a language it barely knows loops ("na kuwa na
+                        # kubadilisha na kuwa na kubadilisha …") until max_tokens: stop now
+                        raise ModelUnavailable("the model repeats itself")
                     yield item
                 elif isinstance(item, Usage):
                     return item

@@ -187,11 +187,8 @@ def test_a_wrong_row_is_caught_retried_and_never_shipped(
     # both calls are counted, each as its endpoint reported it
     drafts = [wrong(req["messages"]) for req in server.requests]
     assert r.usage["completion_tokens"] == sum(len(d.split(" ")) for d in drafts)
-    # the rule and the problem go with the system prompt; the text to translate is unchanged,
-    # so the model cannot translate the instruction into the reply
-    assert "broke the rules" in server.requests[1]["messages"][0]["content"]
-    assert "3–5" in server.requests[1]["messages"][0]["content"]  # the problem is named
-    assert server.requests[1]["messages"][-1] == server.requests[0]["messages"][-1]
+    assert "broke the rules" in server.requests[1]["messages"][-1]["content"]
+    assert "3–5" in server.requests[1]["messages"][-1]["content"]  # the problem is named
     assert r.mode == "dont_know"
     assert "3–5" not in r.reply
     assert r.reply == f"{frame('fr', 'dont_know')} {frame('fr', 'offer_human')}"
@@ -364,3 +361,41 @@ def test_a_stream_cut_mid_reply_falls_back(
     assert server.requests
     assert r.mode == "dont_know"
     assert r.reply.startswith(frame("fr", "dont_know"))
+
+
+def test_a_model_that_loops_is_stopped_and_the_shopper_gets_the_honest_fallback(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[Any]]
+) -> None:
+    """The 1.5B model asked for Swahili wrote "na kuwa na kubadilisha" until max_tokens (14 s on
+    2 cores); the loop is cut as soon as it repeats, and nothing of it reaches the shopper."""
+    server, replies = scripted
+    loop = "Kuwa na mwanafunyani " + "na kuwa na kubadilisha " * 60
+    replies += [loop, loop]
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    events = list(p.stream(AskRequest(message=CANADA_FR)))
+    r = events[-1].data
+    assert "kubadilisha" not in r.reply
+    assert r.mode in ("dont_know", "facts")
+    shown = "".join(e.data for e in events if e.type == "token")
+    assert shown.count("kubadilisha") < 10  # stopped after a few repeats, not 60
+
+
+def test_a_retry_that_translates_the_rule_into_the_reply_is_not_shipped(
+    sample_container: Container, tmp_path: Path, scripted: tuple[OpenAICompatibleServer, list[Any]]
+) -> None:
+    """The 1.5B model, retried after dropping a placeholder, translated the retry's rule into
+    a Chinese reply ("您的上一次翻译违反了规则（placeholders丢失：30)…"); such a draft fails."""
+    server, replies = scripted
+
+    def echo(messages: list[dict[str, Any]]) -> str:
+        return (
+            faithful(messages)
+            + " Votre traduction précédente a enfreint les règles (placeholders)."
+        )
+
+    replies += [lambda m: faithful(m) + " Express : 3–5 jours.", echo]
+    p = make_pipeline(sample_container, tmp_path, openai_model(server, sample_container))
+    r = p.answer(AskRequest(message=CANADA_FR))
+    assert len(server.requests) == 2
+    assert "placeholders" not in r.reply
+    assert "enfreint" not in r.reply
