@@ -100,9 +100,13 @@ class MicroBatcher:
         encode: Callable[[str, list[str]], Sequence[Sequence[float]]],
         *,
         max_texts: int = 256,
+        encode_mixed: Callable[[list[tuple[str, str]]], Sequence[Sequence[float]]] | None = None,
     ) -> None:
         self.lock = lock
         self._encode = encode
+        # one call for texts of several modes, when the model allows it (each text carries its
+        # own prompt): a turn's query and document vectors cost one forward pass, not two
+        self._encode_mixed = encode_mixed
         self.max_texts = max_texts  # texts per encode call, beyond which a batch is split
         self._queue: list[_Request] = []
         self._mutex = threading.Lock()
@@ -112,20 +116,25 @@ class MicroBatcher:
 
     def embed(self, mode: str, texts: Sequence[str]) -> list[list[float]]:
         """The texts' vectors in `mode`, encoded alone or together with concurrent requests."""
-        req = _Request(mode, list(texts))
-        if not req.texts:
-            return []
-        with self._mutex:
-            self._queue.append(req)
-        with self.lock.hold():
-            if req.vectors is None and req.error is None:
-                with self._mutex:
-                    batch, self._queue = self._queue, []
-                self._serve(batch)
-        if req.error is not None:
-            raise req.error
-        assert req.vectors is not None
-        return req.vectors
+        return self.embed_together([(mode, texts)])[0]
+
+    def embed_together(self, parts: Sequence[tuple[str, Sequence[str]]]) -> list[list[list[float]]]:
+        """The vectors of several (mode, texts) parts, served in one batch (with concurrent
+        requests)."""
+        reqs = [_Request(mode, list(texts)) for mode, texts in parts]
+        todo = [r for r in reqs if r.texts]
+        if todo:
+            with self._mutex:
+                self._queue.extend(todo)
+            with self.lock.hold():
+                if any(r.vectors is None and r.error is None for r in todo):
+                    with self._mutex:
+                        batch, self._queue = self._queue, []
+                    self._serve(batch)
+        for r in todo:
+            if r.error is not None:
+                raise r.error
+        return [r.vectors if r.vectors is not None else [] for r in reqs]
 
     def documents(self, texts: Sequence[str], batch_size: int) -> list[list[float]]:
         """Documents' vectors: a chat request's through the queue above; background work
@@ -141,6 +150,9 @@ class MicroBatcher:
         return vectors
 
     def _serve(self, batch: list[_Request]) -> None:
+        if self._encode_mixed is not None and len({r.mode for r in batch}) > 1:
+            self._serve_mixed(batch)
+            return
         by_mode: dict[str, list[_Request]] = {}
         for r in batch:
             by_mode.setdefault(r.mode, []).append(r)
@@ -163,3 +175,23 @@ class MicroBatcher:
                 r.vectors = out[at : at + len(r.texts)]
                 at += len(r.texts)
             self.served += len(requests)
+
+    def _serve_mixed(self, batch: list[_Request]) -> None:
+        assert self._encode_mixed is not None
+        items = [(r.mode, t) for r in batch for t in r.texts]
+        try:
+            out: list[list[float]] = []
+            for i in range(0, len(items), self.max_texts):
+                self.calls += 1
+                out.extend(
+                    [float(x) for x in v] for v in self._encode_mixed(items[i : i + self.max_texts])
+                )
+        except BaseException as exc:  # every waiter gets the failure, not a hang
+            for r in batch:
+                r.error = exc
+            return
+        at = 0
+        for r in batch:
+            r.vectors = out[at : at + len(r.texts)]
+            at += len(r.texts)
+        self.served += len(batch)

@@ -55,7 +55,35 @@ class SentenceTransformerEmbedder:
         # torch modules are not safe to call from several threads at once; chat goes first, and
         # chat requests that wait together are encoded in one call
         self.lock = PriorityLock()
-        self.batcher = MicroBatcher(self.lock, self._encode)
+        self._prompts = {
+            mode: self._prompt_text(kw, prompts)
+            for mode, kw in (("query", self._query_kw), ("document", self._doc_kw))
+        }
+        # texts of both modes in one call, each with its own prompt, when that gives the same
+        # vectors as encoding them apart: mean pooling over the prompt too (include_prompt)
+        pooling_with_prompt = all(getattr(m, "include_prompt", True) for m in self._model)
+        self.batcher = MicroBatcher(
+            self.lock,
+            self._encode,
+            encode_mixed=self._encode_mixed if pooling_with_prompt else None,
+        )
+
+    @staticmethod
+    def _prompt_text(kw: dict[str, str], prompts: dict[str, str]) -> str:
+        if "prompt" in kw:
+            return kw["prompt"]
+        return prompts.get(kw.get("prompt_name", ""), "")
+
+    def _encode_mixed(self, items: list[tuple[str, str]]) -> Any:
+        """One model call for texts of both modes, each prefixed with its mode's prompt."""
+        return self._model.encode(
+            [self._prompts[mode] + text for mode, text in items],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            prompt="",  # the prompts are in the texts; no default prompt on top
+        )
 
     def _encode(self, mode: str, texts: list[str]) -> Any:
         """One model call (the caller holds the lock)."""
@@ -77,3 +105,9 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         return self.batcher.embed("query", [text])[0]
+
+    def embed_query_and_document(self, text: str) -> tuple[list[float], list[float]]:
+        """A message as a search query and as a document, in one forward pass when the model
+        allows it (a turn needs both: the classifiers vote on the document vector)."""
+        query, document = self.batcher.embed_together([("query", [text]), ("document", [text])])
+        return query[0], document[0]

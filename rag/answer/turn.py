@@ -55,6 +55,9 @@ class TurnContext:
     # needs it (a person has the conversation, or no embedder was given)
     vector: tuple[float, ...] | None = None
     vector_mode: Mode = "document"
+    # the message embedded as a search query, when it was embedded with the document vector in
+    # one model call (the embedder offers `embed_query_and_document`)
+    search_vector: tuple[float, ...] | None = None
 
     @property
     def message(self) -> str:
@@ -65,7 +68,11 @@ class TurnContext:
         """The turn's vector where retrieval can use it as the search vector: embedded as a
         query, and the search is for the message itself (not a follow-up joined to the
         previous question)."""
-        if self.vector is None or self.vector_mode != "query" or self.query != self.message:
+        if self.query != self.message:
+            return None
+        if self.search_vector is not None:
+            return list(self.search_vector)
+        if self.vector is None or self.vector_mode != "query":
             return None
         return list(self.vector)
 
@@ -129,11 +136,16 @@ class Understanding:
         customer_key = req.customer_id or req.email or session.get("customer_id")
         personal = self.personal(customer_key, lang)
         active = self.conversations.active_handoff(session_id)
-        vector = (
-            tuple(embed_texts(self.embedder, [req.message], self.vector_mode)[0])
-            if self.embedder is not None and active is None
-            else None
-        )
+        vector: tuple[float, ...] | None = None
+        search: tuple[float, ...] | None = None
+        pair = getattr(self.embedder, "embed_query_and_document", None)
+        if self.embedder is not None and active is None:
+            if pair is not None and self.vector_mode == "document" and query == req.message:
+                # the search vector too, in the same forward pass (one model call per turn)
+                q, d = pair(req.message)
+                vector, search = tuple(d), tuple(q)
+            else:
+                vector = tuple(embed_texts(self.embedder, [req.message], self.vector_mode)[0])
         signals = (
             self.escalation.before_answer(
                 req.message,
@@ -157,6 +169,7 @@ class Understanding:
             started=started,
             vector=vector,
             vector_mode=self.vector_mode,
+            search_vector=search,
         )
 
     def personal(self, key: str | None, lang: str) -> Personal:

@@ -153,3 +153,42 @@ def test_the_shipped_embedder_batches_concurrent_queries(embedder: object) -> No
         assert isinstance(t, list), t
         assert np.allclose(a, t[0], atol=1e-4)
     assert len(calls) < n
+
+
+def test_a_query_and_a_document_of_one_turn_share_one_call_when_the_model_allows() -> None:
+    """Texts of both modes in one call (each with its own prompt): a turn's search vector and
+    its classifiers' vector cost one forward pass; without the mixed encoder, one per mode."""
+    lock = PriorityLock()
+    model = _Model(lock, waiting=0)
+    mixed: list[int] = []
+
+    def encode_mixed(items: list[tuple[str, str]]) -> list[list[float]]:
+        mixed.append(len(items))
+        return [model.reference(mode, [text])[0] for mode, text in items]
+
+    batcher = MicroBatcher(lock, model.encode, encode_mixed=encode_mixed)
+    q, d = batcher.embed_together([("query", ["where is it?"]), ("document", ["where is it?"])])
+    assert (mixed, model.calls) == ([2], [])
+    assert np.allclose(q[0], model.reference("query", ["where is it?"])[0])
+    assert np.allclose(d[0], model.reference("document", ["where is it?"])[0])
+    assert not np.allclose(q[0], d[0])
+    # one mode alone goes through the plain encoder
+    batcher.embed("query", ["hi"])
+    assert model.calls == [("query", 1)]
+    plain = MicroBatcher(lock, model.encode)
+    plain.embed_together([("query", ["a"]), ("document", ["a"])])
+    assert model.calls[1:] == [("query", 1), ("document", 1)]
+
+
+def test_the_shipped_embedder_gives_a_turn_both_vectors_in_one_call(embedder: object) -> None:
+    """Slow: EmbeddingGemma. The query and document vectors of a message from one forward pass
+    are the vectors each mode gets alone (the index and the classifiers stay valid)."""
+    from rag.adapters.st_embedder import SentenceTransformerEmbedder
+
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    text = "¿Cuánto tarda el envío a México?"
+    before = embedder.batcher.calls
+    q, d = embedder.embed_query_and_document(text)
+    assert embedder.batcher.calls == before + 1
+    assert np.allclose(q, embedder.embed_query(text), atol=1e-4)
+    assert np.allclose(d, embedder.embed_documents([text])[0], atol=1e-4)
