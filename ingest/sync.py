@@ -322,8 +322,10 @@ class Ingestor:
             record = json.loads(raw)
         except ValueError:
             return None
-        ids = record.get("docs") if isinstance(record, dict) else None
-        if record.get("digest") != digest or not isinstance(ids, list):
+        if not isinstance(record, dict) or record.get("digest") != digest:
+            return None
+        ids = record.get("docs")
+        if not isinstance(ids, list):
             return None
         if not ids or not all(isinstance(i, str) and i in current for i in ids):
             return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 _local = threading.local()
 
@@ -150,48 +151,39 @@ class MicroBatcher:
         return vectors
 
     def _serve(self, batch: list[_Request]) -> None:
+        """Every request of the batch encoded: in one call for all modes when the model allows
+        it, else one call per mode (split at `max_texts`)."""
         if self._encode_mixed is not None and len({r.mode for r in batch}) > 1:
-            self._serve_mixed(batch)
+            self._serve_group(batch, self._encode_mixed)
             return
         by_mode: dict[str, list[_Request]] = {}
         for r in batch:
             by_mode.setdefault(r.mode, []).append(r)
         for mode, requests in by_mode.items():
-            texts = [t for r in requests for t in r.texts]
-            try:
-                out: list[list[float]] = []
-                for i in range(0, len(texts), self.max_texts):
-                    self.calls += 1
-                    out.extend(
-                        [float(x) for x in v]
-                        for v in self._encode(mode, texts[i : i + self.max_texts])
-                    )
-            except BaseException as exc:  # every waiter gets the failure, not a hang
-                for r in requests:
-                    r.error = exc
-                continue
-            at = 0
-            for r in requests:
-                r.vectors = out[at : at + len(r.texts)]
-                at += len(r.texts)
-            self.served += len(requests)
+            self._serve_group(requests, partial(self._encode_one_mode, mode))
 
-    def _serve_mixed(self, batch: list[_Request]) -> None:
-        assert self._encode_mixed is not None
-        items = [(r.mode, t) for r in batch for t in r.texts]
+    def _encode_one_mode(
+        self, mode: str, items: list[tuple[str, str]]
+    ) -> Sequence[Sequence[float]]:
+        return self._encode(mode, [t for _, t in items])
+
+    def _serve_group(
+        self,
+        requests: list[_Request],
+        encode: Callable[[list[tuple[str, str]]], Sequence[Sequence[float]]],
+    ) -> None:
+        items = [(r.mode, t) for r in requests for t in r.texts]
         try:
             out: list[list[float]] = []
             for i in range(0, len(items), self.max_texts):
                 self.calls += 1
-                out.extend(
-                    [float(x) for x in v] for v in self._encode_mixed(items[i : i + self.max_texts])
-                )
+                out.extend([float(x) for x in v] for v in encode(items[i : i + self.max_texts]))
         except BaseException as exc:  # every waiter gets the failure, not a hang
-            for r in batch:
+            for r in requests:
                 r.error = exc
             return
         at = 0
-        for r in batch:
+        for r in requests:
             r.vectors = out[at : at + len(r.texts)]
             at += len(r.texts)
-        self.served += len(batch)
+        self.served += len(requests)
